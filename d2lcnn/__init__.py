@@ -1,0 +1,41 @@
+"""d2lcnn: helpers for the classic-CNN chapters; ``import d2lcnn as d2l`` runs d2l code.
+
+Example:
+    >>> import d2lcnn as d2l
+    >>> d2l.try_all_gpus()[0].type in {"cpu", "cuda"}
+    True
+"""
+
+from .devices import get_dataloader_workers, num_gpus, try_all_gpus, try_gpu
+from .metrics import Accumulator, Timer, accuracy
+from .plot import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
+from .profiles import choose as choose_profile
+from .profiles import profile_name
+from .registry import get_model, list_models, register_model
+from .train import History, evaluate_accuracy_gpu, train_ch6
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accumulator",
+    "Animator",
+    "History",
+    "Timer",
+    "accuracy",
+    "choose_profile",
+    "evaluate_accuracy_gpu",
+    "get_dataloader_workers",
+    "get_model",
+    "list_models",
+    "num_gpus",
+    "plot",
+    "profile_name",
+    "register_model",
+    "set_axes",
+    "set_figsize",
+    "show_images",
+    "train_ch6",
+    "try_all_gpus",
+    "try_gpu",
+    "use_svg_display",
+]

@@ -1,0 +1,1 @@
+"""Chapter models, generated from the notebooks' #@save cells by tools/export.py."""
