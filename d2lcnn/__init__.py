@@ -12,6 +12,7 @@ from .plot import Animator, plot, set_axes, set_figsize, show_images, use_svg_di
 from .profiles import choose as choose_profile
 from .profiles import profile_name
 from .registry import get_model, list_models, register_model
+from .results import load_results, save_result
 from .train import History, evaluate_accuracy_gpu, train_ch6
 
 __version__ = "0.1.0"
@@ -27,6 +28,8 @@ __all__ = [
     "get_dataloader_workers",
     "get_model",
     "list_models",
+    "load_results",
+    "save_result",
     "num_gpus",
     "plot",
     "profile_name",

@@ -1,0 +1,90 @@
+"""Recorded results: each chapter's run saved as JSON for the README and comparison chapter.
+
+A record holds the model name, the profile and device that produced it, the settings and
+the History. Smoke-profile runs (tests) are never recorded, so running the test suite
+cannot overwrite the results of a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from .profiles import profile_name
+from .train import History
+
+__all__ = ["results_dir", "save_result", "load_results"]
+
+ENV_VAR = "D2LCNN_RESULTS"
+
+
+def results_dir() -> Path:
+    """Where results live: ``$D2LCNN_RESULTS``, else ``notebooks/results`` of this checkout.
+
+    Example:
+        >>> results_dir().name
+        'results'
+    """
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return Path(__file__).resolve().parent.parent / "notebooks" / "results"
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def save_result(name: str, history: History, *, profile: str | None = None,
+                directory=None, force: bool = False) -> Path | None:
+    """Record a finished run as ``<results_dir>/<name>.json``; skipped in the smoke profile.
+
+    Example:
+        >>> h = History(device="cpu"); h.add_epoch(0.5, 0.8, 0.79, 1e3, 9e2, 1.0)
+        >>> save_result("demo", h, profile="smoke") is None
+        True
+    """
+    profile = profile or profile_name()
+    if profile == "smoke" and not force:
+        print(f"smoke profile: result for {name!r} not recorded")
+        return None
+    if not len(history):
+        raise ValueError(f"history for {name!r} has no finished epoch; nothing to record")
+    directory = Path(directory) if directory is not None else results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {
+        "name": name,
+        "profile": profile,
+        "device": history.device,
+        "device_name": _device_name(history.device),
+        "torch": torch.__version__,
+        "history": history.to_dict(),
+    }
+    path = directory / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)  # atomic: a crash never leaves half a record
+    print(f"recorded {name}: test acc {history.test_acc[-1]:.3f} ({profile} profile, "
+          f"{history.device}) -> {path}")
+    return path
+
+
+def load_results(directory=None) -> dict[str, dict]:
+    """All recorded results by name, each with ``history`` as a History.
+
+    Example:
+        >>> isinstance(load_results(), dict)
+        True
+    """
+    directory = Path(directory) if directory is not None else results_dir()
+    records = {}
+    for path in sorted(directory.glob("*.json")):
+        record = json.loads(path.read_text())
+        record["history"] = History.from_dict(record["history"])
+        records[record["name"]] = record
+    return records
