@@ -32,7 +32,27 @@ __all__ = [
     "xavier_init",
 ]
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``"auto"`` becomes ``"bf16"`` where the device computes bf16 natively, else fp32.
+
+    Native bf16: CUDA GPUs from Ampere on, CPUs with AVX512-BF16/AMX.
+
+    Example:
+        >>> resolve_precision("fp32", "cpu")
+        'fp32'
+    """
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        mkldnn = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return "bf16" if mkldnn is not None and mkldnn() else "fp32"
+    return "fp32"
 
 
 @dataclass
@@ -131,7 +151,7 @@ def xavier_init(module: nn.Module) -> None:
 
 
 def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -271,7 +291,8 @@ def train_ch6(
             ``add(x, ys)`` (the training panel passes its own).
         stop: a ``threading.Event`` or a callable; when set, the run ends at the next
             batch boundary with status ``stopped``.
-        precision: ``"fp32"`` (d2l) or ``"bf16"`` (autocast; faster on recent CPUs/GPUs).
+        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast; faster on recent CPUs/GPUs)
+            or ``"auto"`` (bf16 where the device supports it natively).
         channels_last: store images and conv weights as NHWC (faster on some devices).
         history: a History to append to when continuing a run.
 
@@ -283,6 +304,7 @@ def train_ch6(
     """
     _check_arguments(num_epochs, lr, precision, optimizer)
     device = torch.device(device) if device is not None else best_device()
+    precision = resolve_precision(precision, device)
     if init == "xavier":
         net.apply(xavier_init)
     elif callable(init):
