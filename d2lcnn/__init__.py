@@ -8,7 +8,7 @@ Example:
 
 from .devices import get_dataloader_workers, num_gpus, try_all_gpus, try_gpu
 from .metrics import Accumulator, Timer, accuracy
-from .plot import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
+from .plotting import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
 from .profiles import choose as choose_profile
 from .profiles import profile_name
 from .registry import get_model, list_models, register_model

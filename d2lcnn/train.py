@@ -22,7 +22,7 @@ from torch import nn
 
 from .devices import best_device
 from .metrics import correct_count
-from .plot import Animator, in_notebook
+from .plotting import Animator, in_notebook
 
 __all__ = [
     "History",

@@ -1,0 +1,189 @@
+"""train_ch6: d2l's behaviour, its defects fixed, and clean ends to faulty runs."""
+
+import os
+import re
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+import d2lcnn as d2l
+from d2lcnn.train import History
+
+
+def batches(n_batches, batch_size=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.rand(n_batches * batch_size, 1, 8, 8, generator=generator)
+    y = torch.randint(0, 10, (n_batches * batch_size,), generator=generator)
+    return [(X[i:i + batch_size], y[i:i + batch_size])
+            for i in range(0, len(X), batch_size)]
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
+
+
+def run(net, train, test, num_epochs=1, lr=0.1, **kw):
+    kw.setdefault("animator", False)
+    kw.setdefault("progress", False)
+    return d2l.train_ch6(net, train, test, num_epochs, lr, "cpu", **kw)
+
+
+@pytest.mark.parametrize("n_batches", [1, 2, 3, 4])
+def test_fewer_than_five_batches_train_and_return_a_history(n_batches):
+    # d2l divides by num_batches // 5 and fails with ZeroDivisionError here
+    history = run(small_net(), batches(n_batches), batches(1, seed=1), num_epochs=2)
+    assert isinstance(history, History)
+    assert history.status == "completed" and len(history) == 2
+    assert all(0.0 <= acc <= 1.0 for acc in history.test_acc)
+
+
+def test_prints_d2ls_lines(capsys):
+    run(small_net(), batches(3), batches(1))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "training on cpu"
+    assert re.fullmatch(r"loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}", out[-2])
+    assert re.fullmatch(r"\d+\.\d examples/sec on cpu", out[-1])
+
+
+def test_reinitialises_linear_and_conv_weights_with_xavier_like_d2l():
+    net = small_net()
+    for p in net.parameters():
+        nn.init.constant_(p, 0.0)
+    run(net, batches(1), batches(1), lr=1e-9)
+    # Xavier-uniform bound for Linear(144, 10): sqrt(6 / (144 + 10))
+    weight = net[3].weight
+    assert weight.abs().max() <= (6 / 154) ** 0.5 and weight.std() > 0.05
+    assert torch.all(net[3].bias.abs() < 1e-6)  # biases are left alone, as in d2l
+
+
+def test_plain_sgd_step_matches_a_manual_update():
+    train = batches(1)
+    net, reference = small_net(), small_net()
+    run(net, train, train, lr=0.5, init=None)
+    X, y = train[0]
+    loss = nn.CrossEntropyLoss()(reference(X), y)
+    loss.backward()
+    with torch.no_grad():
+        for p in reference.parameters():
+            p -= 0.5 * p.grad
+    for ours, theirs in zip(net.parameters(), reference.parameters()):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_history_records_each_epoch_and_settings():
+    history = run(small_net(), batches(4), batches(2), num_epochs=3)
+    assert len(history.train_loss) == len(history.examples_per_sec) == 3
+    assert history.settings["num_epochs"] == 3 and history.settings["lr"] == 0.1
+    assert all(v > 0 for v in history.examples_per_sec_e2e)
+
+
+def test_loss_falls_on_a_learnable_problem():
+    torch.manual_seed(0)
+    X = torch.rand(256, 1, 8, 8)
+    y = (X.mean(dim=(1, 2, 3)) > 0.5).long()  # brightness decides the class
+    data = [(X[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    history = run(small_net(), data, data, num_epochs=8, lr=0.5)
+    assert history.train_loss[-1] < 0.7 * history.train_loss[0]
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf")])
+def test_rejects_a_learning_rate_that_cannot_train(lr):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        run(small_net(), batches(1), batches(1), lr=lr)
+
+
+@pytest.mark.parametrize("num_epochs", [0, -1, 2.5, True])
+def test_rejects_bad_epoch_counts(num_epochs):
+    with pytest.raises(ValueError, match="num_epochs must be a positive integer"):
+        run(small_net(), batches(1), batches(1), num_epochs=num_epochs)
+
+
+def test_divergence_stops_at_once_keeping_the_history(capsys):
+    history = run(small_net(), batches(4), batches(1), num_epochs=3, lr=1e30)
+    assert history.status == "diverged"
+    assert len(history) < 3
+    out = capsys.readouterr().out
+    assert "learning rate 1e+30 is probably too large" in out
+    assert re.search(r"at epoch \d, batch \d", out)
+
+
+class StopAfter(nn.Module):
+    """Identity layer that triggers ``action`` when its forward has run ``n`` times."""
+
+    def __init__(self, n, action):
+        super().__init__()
+        self.n, self.calls, self.action = n, 0, action
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.n:
+            self.action()
+        return x
+
+
+def test_stop_event_ends_the_run_at_a_batch_boundary():
+    import threading
+
+    stop = threading.Event()
+    net = nn.Sequential(StopAfter(6, stop.set), *small_net())
+    history = run(net, batches(4), batches(1), num_epochs=3, stop=stop)
+    assert history.status == "stopped"
+    assert len(history) == 1  # epoch 1 (4 batches + 1 eval batch) finished, then stop
+    assert "train_ch6(net, train_iter, test_iter" in history.message
+
+
+def test_ctrl_c_stops_at_a_batch_boundary_and_keeps_model_and_history():
+    net = nn.Sequential(StopAfter(7, lambda: os.kill(os.getpid(), signal.SIGINT)),
+                        *small_net())
+    history = run(net, batches(4), batches(1), num_epochs=3)
+    assert history.status == "interrupted" and len(history) == 1
+    assert "interrupted by Ctrl-C" in history.message
+    # the SIGINT handler is restored afterwards
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_run_can_be_continued_from_its_history():
+    net = small_net()
+    history = run(net, batches(2), batches(1), num_epochs=1)
+    weights = [p.detach().clone() for p in net.parameters()]
+    history = run(net, batches(2), batches(1), num_epochs=2, init=None, history=history)
+    assert len(history) == 3 and history.status == "completed"
+    assert history.settings["num_epochs"] == 3
+    assert any(not torch.equal(a, b) for a, b in zip(weights, net.parameters()))
+
+
+def _raise(error):
+    def action():
+        raise error
+    return action
+
+
+def test_out_of_memory_is_caught_with_advice(capsys):
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    net = nn.Sequential(StopAfter(3, _raise(oom)), *small_net())
+    history = run(net, batches(4), batches(1), num_epochs=2)
+    assert history.status == "out_of_memory"
+    assert "smaller batch_size or resize" in capsys.readouterr().out
+
+
+def test_other_errors_propagate_with_the_history_attached():
+    net = nn.Sequential(StopAfter(6, _raise(RuntimeError("boom"))), *small_net())
+    with pytest.raises(RuntimeError, match="boom") as info:
+        run(net, batches(4), batches(1), num_epochs=2)
+    assert len(info.value.history) == 1
+
+
+def test_history_round_trips_through_json(tmp_path):
+    history = run(small_net(), batches(2), batches(1), num_epochs=2)
+    loaded = History.load(history.save(tmp_path / "h.json"))
+    assert loaded == history
+
+
+def test_bf16_autocast_trains_on_cpu():
+    history = run(small_net(), batches(2), batches(1), precision="bf16")
+    assert history.settings["precision"] == "bf16" and history.status == "completed"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        run(small_net(), batches(1), batches(1), precision="fp8")
