@@ -6,6 +6,7 @@ Example:
     True
 """
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .devices import get_dataloader_workers, num_gpus, try_all_gpus, try_gpu
 from .metrics import Accumulator, Timer, accuracy
 from .plotting import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
@@ -28,6 +29,8 @@ __all__ = [
     "get_dataloader_workers",
     "get_model",
     "list_models",
+    "load_checkpoint",
+    "save_checkpoint",
     "load_results",
     "save_result",
     "num_gpus",
