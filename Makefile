@@ -17,7 +17,7 @@ $(VENV)/.installed-%: pyproject.toml
 comma := ,
 
 lab: $(VENV)/.installed-lab+test
-	$(BIN)/jupyter lab notebooks/
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab notebooks/
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check d2lcnn tests tools benchmarks
@@ -25,9 +25,9 @@ lint: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
 
-# conftest.py selects the smoke profile for notebooks
+# conftest.py selects the smoke profile; PATH makes nbval's kernel this venv's Python
 nbval: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q --nbval notebooks/
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval notebooks/
 
 test: lint unit nbval
 
