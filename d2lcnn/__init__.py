@@ -14,25 +14,45 @@ from .profiles import choose as choose_profile
 from .profiles import profile_name
 from .registry import get_model, list_models, register_model
 from .results import load_results, save_result
+from .summary import ShapeError, count_flops, count_params, layer_summary, min_input_size
 from .train import History, evaluate_accuracy_gpu, train_ch6
 
 __version__ = "0.1.0"
+
+_LAZY = {"load_data_fashion_mnist": "data", "get_fashion_mnist_labels": "data"}
+
+
+def __getattr__(name):
+    # Imported on first use, so `python -m d2lcnn.data` runs a module not yet imported.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'd2lcnn' has no attribute {name!r}")
+
 
 __all__ = [
     "Accumulator",
     "Animator",
     "History",
+    "ShapeError",
     "Timer",
     "accuracy",
     "choose_profile",
+    "count_flops",
+    "count_params",
     "evaluate_accuracy_gpu",
+    "get_fashion_mnist_labels",
+    "load_data_fashion_mnist",
     "get_dataloader_workers",
     "get_model",
+    "layer_summary",
     "list_models",
     "load_checkpoint",
     "save_checkpoint",
     "load_results",
     "save_result",
+    "min_input_size",
     "num_gpus",
     "plot",
     "profile_name",

@@ -10,7 +10,7 @@ import d2lcnn as d2l
 
 # d2l 0.17 (PyTorch) signatures: positional parameters in order, with their defaults.
 D2L_SIGNATURES = {
-    "load_data_fashion_mnist": [("batch_size", None), ("resize", None)],
+    "load_data_fashion_mnist": [("batch_size",), ("resize", None)],
     "train_ch6": [("net",), ("train_iter",), ("test_iter",), ("num_epochs",), ("lr",),
                   ("device",)],
     "evaluate_accuracy_gpu": [("net",), ("data_iter",), ("device", None)],
