@@ -187,3 +187,16 @@ def test_bf16_autocast_trains_on_cpu():
     assert history.settings["precision"] == "bf16" and history.status == "completed"
     with pytest.raises(ValueError, match="precision must be one of"):
         run(small_net(), batches(1), batches(1), precision="fp8")
+
+
+def test_a_short_run_on_the_mini_set_learns():
+    train_iter, test_iter = d2l.load_data_fashion_mnist(128, source="mini", verbose=False)
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 10),
+    )
+    history = run(net, train_iter, test_iter, num_epochs=2, lr=0.3)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.test_acc[-1] > 0.5  # chance is 0.1
