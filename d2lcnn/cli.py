@@ -1,0 +1,235 @@
+"""Command-line runner: ``python -m d2lcnn train MODEL`` (Colab, Kaggle, GPUs, bench).
+
+Trains a registered chapter model with the book's settings (``full`` profile) or a
+reduced set (``cpu``, ``smoke``), prints d2l's closing lines, and records the run: the
+history as ``<name>.json`` (``d2lcnn.results`` format) and the curve as ``<name>.png``.
+
+Example:
+    python -m d2lcnn train resnet18 --epochs 5 --precision auto --out results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from .data import load_data_fashion_mnist
+from .devices import try_gpu
+from .plotting import Animator
+from .profiles import PROFILES, profile_name
+from .registry import get_model, list_models
+from .results import results_dir, save_result
+from .train import PRECISIONS, train_ch6
+
+__all__ = ["BOOK_SETTINGS", "choose_settings", "main"]
+
+BOOK_EPOCHS = 10  # every CNN chapter of the book trains for 10 epochs
+# The book's per-chapter settings: model -> (lr, batch_size, resize).
+BOOK_SETTINGS = {
+    "lenet": (0.9, 256, 28),  # sigmoid LeNet needs a large lr
+    "alexnet": (0.01, 128, 224),
+    "vgg11": (0.05, 128, 224),
+    "nin": (0.1, 128, 224),
+    "googlenet": (0.1, 128, 96),
+    "lenet_bn": (1.0, 256, 28),
+    "resnet18": (0.05, 256, 96),
+    "densenet": (0.1, 256, 96),
+    "mobilenet_v1": (0.1, 256, 96),  # not in the book: our choice, as DenseNet
+}
+DEFAULT_SETTINGS = (0.1, 256, 28)  # a registered model the table does not know
+# How the reduced profiles shrink the book's run (chapters set their own in notebooks):
+# profile -> (max resize, train subset, test subset, epochs); 28 px nets keep all data.
+REDUCTIONS = {
+    "cpu": (96, 10_000, 2_000, 3),  # a few minutes per model on a 2-core CPU
+    "smoke": (32, 512, 256, 1),  # seconds, on the bundled mini set
+}
+
+
+def choose_settings(model: str, profile: str, **overrides) -> dict:
+    """Training settings of ``model`` in ``profile``; ``None`` overrides are skipped.
+
+    Example:
+        >>> s = choose_settings("alexnet", "full", epochs=2)
+        >>> s["lr"], s["batch_size"], s["resize"], s["epochs"]
+        (0.01, 128, 224, 2)
+    """
+    lr, batch_size, resize = BOOK_SETTINGS.get(model, DEFAULT_SETTINGS)
+    settings = dict(lr=lr, batch_size=batch_size, resize=resize, epochs=BOOK_EPOCHS,
+                    subset=None, test_subset=None)
+    if profile in REDUCTIONS:
+        max_resize, subset, test_subset, epochs = REDUCTIONS[profile]
+        settings["epochs"] = epochs
+        if profile == "smoke" or resize > 28:
+            settings.update(subset=subset, test_subset=test_subset)
+        settings["resize"] = min(resize, max_resize)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return settings
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number such as 0.1, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m d2lcnn",
+        description="Train the chapters' models from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the registered models and their settings")
+    train = commands.add_parser(
+        "train", help="train one model, print d2l's closing lines, record the run",
+        description="Train MODEL on Fashion-MNIST with the book's settings (full "
+        "profile) or a reduced set (cpu, smoke); flags override single values.")
+    train.add_argument("model", metavar="MODEL", help="a registered model name "
+                       "(python -m d2lcnn list)")
+    train.add_argument("--profile", choices=PROFILES,
+                       help="default: $D2LCNN_PROFILE, else full with a GPU, cpu "
+                       "without")
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--lr", type=_positive_float)
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--resize", type=_positive_int, help="image side in pixels")
+    train.add_argument("--subset", type=_positive_int,
+                       help="train on this many examples (class-balanced, fixed)")
+    train.add_argument("--test-subset", type=_positive_int)
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="auto: bf16 autocast where the device computes it "
+                       "natively (default), else fp32")
+    train.add_argument("--channels-last", action="store_true",
+                       help="NHWC memory format (faster on some GPUs)")
+    train.add_argument("--compile", action="store_true",
+                       help="torch.compile the model first (slow start; try on GPUs)")
+    train.add_argument("--device", help="e.g. cpu, cuda:1 (default: the first GPU)")
+    train.add_argument("--threads", type=_positive_int,
+                       help="torch.set_num_threads for CPU runs")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--name", help="record name (default: MODEL)")
+    train.add_argument("--out", type=Path,
+                       help=f"results folder (default: {results_dir()}); smoke runs "
+                       "are recorded only when --out is given")
+    train.add_argument("--data-root", type=Path, help="Fashion-MNIST folder "
+                       "(default: $D2LCNN_DATA or the per-user cache)")
+    train.set_defaults(subparser=train)  # its .error() names the subcommand
+    return parser
+
+
+def _check_resize(parser, net, resize: int) -> None:
+    from .summary import ShapeError, check_input_shape
+
+    try:
+        check_input_shape(net, (1, 1, resize, resize))
+    except ShapeError as err:
+        parser.error(f"the model cannot take {resize}x{resize} images: {err}; pass "
+                     "--resize with a size it accepts")
+
+
+def _smallest_workable(net, resize: int) -> int:
+    """``resize``, raised to the smallest size the net as built accepts if needed."""
+    from .summary import min_input_size
+
+    return max(resize, min_input_size(net, include_linear=True))
+
+
+def train_command(args, parser: argparse.ArgumentParser) -> int:
+    names = list_models()
+    if args.model not in names:
+        parser.error(f"unknown model {args.model!r}; choose one of: "
+                     f"{', '.join(names) or '(none registered)'}")
+    profile = args.profile or profile_name()
+    settings = choose_settings(
+        args.model, profile, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, resize=args.resize, subset=args.subset,
+        test_subset=args.test_subset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    net = get_model(args.model)
+    if args.resize is None and profile in REDUCTIONS:
+        settings["resize"] = _smallest_workable(net, settings["resize"])
+    _check_resize(parser, net, settings["resize"])
+    device = torch.device(args.device) if args.device else try_gpu()
+    print(f"profile: {profile}; " + ", ".join(f"{k}={v}" for k, v in settings.items())
+          + f"; precision={args.precision}, channels_last={args.channels_last}"
+          + (", compiled" if args.compile else ""))
+
+    train_iter, test_iter = load_data_fashion_mnist(
+        settings["batch_size"],
+        None if settings["resize"] == 28 else settings["resize"],
+        root=args.data_root, subset=settings["subset"],
+        test_subset=settings["test_subset"],
+        source="mini" if profile == "smoke" else "auto", seed=args.seed)
+    epochs = settings["epochs"]
+    animator = Animator(xlabel="epoch", xlim=[1, epochs] if epochs > 1 else [0, 1],
+                        legend=["train loss", "train acc", "test acc"],
+                        title=args.name or args.model)
+    model = torch.compile(net) if args.compile else net
+    history = train_ch6(model, train_iter, test_iter, settings["epochs"],
+                        settings["lr"], device, animator=animator,
+                        precision=args.precision, channels_last=args.channels_last)
+    history.settings.update(model=args.model, profile=profile, seed=args.seed,
+                            subset=settings["subset"],
+                            test_subset=settings["test_subset"],
+                            compiled=args.compile, threads=torch.get_num_threads())
+
+    name = args.name or args.model
+    if len(history):
+        path = save_result(name, history, profile=profile, directory=args.out,
+                           force=args.out is not None)
+        if path is not None:
+            animator.save(path.with_suffix(".png"))
+            print(f"curve -> {path.with_suffix('.png')}")
+        else:
+            print("pass --out DIR to keep the files of a smoke run")
+    return 0 if history.status == "completed" else 1
+
+
+def list_command() -> int:
+    names = list_models()
+    if not names:
+        print("no models registered yet")
+    for name in names:
+        lr, batch_size, resize = BOOK_SETTINGS.get(name, DEFAULT_SETTINGS)
+        print(f"{name:14s} lr {lr:<5g} batch {batch_size:<4d} resize {resize}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m d2lcnn``; returns the exit code.
+
+    Example:
+        >>> main(["list"])  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return list_command()
+    return train_command(args, args.subparser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
