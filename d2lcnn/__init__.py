@@ -19,11 +19,16 @@ from .train import History, evaluate_accuracy_gpu, train_ch6
 
 __version__ = "0.1.0"
 
-_LAZY = {"load_data_fashion_mnist": "data", "get_fashion_mnist_labels": "data"}
+_LAZY = {
+    "load_data_fashion_mnist": "data",
+    "get_fashion_mnist_labels": "data",
+    "TrainingPanel": "widgets",
+}
 
 
 def __getattr__(name):
-    # Imported on first use, so `python -m d2lcnn.data` runs a module not yet imported.
+    # Imported on first use: `python -m d2lcnn.data` then runs a module not imported yet,
+    # and scripts that never show a panel don't pay for ipywidgets.
     if name in _LAZY:
         import importlib
 
@@ -37,6 +42,7 @@ __all__ = [
     "History",
     "ShapeError",
     "Timer",
+    "TrainingPanel",
     "accuracy",
     "choose_profile",
     "count_flops",

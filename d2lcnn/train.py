@@ -481,16 +481,18 @@ def train_ch6(
     return history
 
 
+def _epochs(n: int) -> str:
+    return f"{n} full epoch" + ("" if n == 1 else "s")
+
+
 def _stop_message(
     stopped: TrainingStopped, history: History, epoch: int, batch: int, num_batches: int
 ) -> str:
     where = f"epoch {epoch + 1}, batch {batch + 1} of {num_batches}"
     if stopped.status == "diverged":
-        return (
-            f"Stopped: {stopped}. The history so far is kept ({len(history)} epochs)."
-        )
+        return f"Stopped: {stopped}. The history so far is kept ({_epochs(len(history))})."
     return (
-        f"Stopped at {where} ({stopped}); {len(history)} full epochs are kept in the "
+        f"Stopped at {where} ({stopped}); {_epochs(len(history))} kept in the "
         "history and the model keeps its weights. To continue: "
         "train_ch6(net, train_iter, test_iter, num_epochs, lr, device, init=None, "
         "history=history)"
