@@ -347,7 +347,7 @@ def train_ch6(
     if animator is None:
         animator = Animator(
             xlabel="epoch",
-            xlim=[1, last_epoch],
+            xlim=[1, last_epoch] if last_epoch > 1 else None,  # [1, 1] makes matplotlib warn
             legend=["train loss", "train acc", "test acc"],
         )
     elif animator is False:
