@@ -340,6 +340,7 @@ def train_ch6(
         lr=lr,
         batch_size=getattr(train_iter, "batch_size", None),
         resize=getattr(train_iter, "resize", None),
+        train_examples=getattr(train_iter, "num_examples", None),
         precision=precision,
         channels_last=channels_last,
         model=type(net).__name__,
