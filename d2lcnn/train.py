@@ -367,7 +367,7 @@ def train_ch6(
     check_every = 1 if device.type == "cpu" else plot_every  # a finite-loss check syncs
     train_time = examples = 0.0
     train_l = train_acc = float("nan")
-    epoch, i = first_epoch, -1
+    epoch, i, X_shape = first_epoch, -1, None
     with _deferred_ctrl_c() as ctrl_c:
         try:
             for epoch in range(first_epoch, last_epoch):
@@ -387,6 +387,7 @@ def train_ch6(
                     # --- forward, loss, backward, update
                     X = X.to(device, non_blocking=True)
                     y = y.to(device, non_blocking=True)
+                    X_shape = tuple(X.shape)
                     if channels_last:
                         X = X.contiguous(memory_format=torch.channels_last)
                     optimizer.zero_grad(set_to_none=True)
@@ -452,6 +453,8 @@ def train_ch6(
         except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
             if not _is_out_of_memory(error):
                 error.history = history  # nothing is lost: the caller can still read it
+                if i <= 0 and epoch == first_epoch and X_shape is not None:
+                    _explain_shape_error(net, X_shape, error, history)
                 raise
             history.status = "out_of_memory"
             history.message = (
@@ -480,6 +483,24 @@ def train_ch6(
                 f"{device}"
             )
     return history
+
+
+def _explain_shape_error(net: nn.Module, X_shape: tuple, error: BaseException,
+                         history: History) -> None:
+    """On a first-batch failure, raise the shape inspector's diagnosis if it has one.
+
+    PyTorch says "Output size is too small" or "mat1 and mat2 shapes cannot be
+    multiplied"; ShapeError names the layer, the shape it got and the size that works.
+    """
+    from .summary import check_input_shape
+
+    try:
+        check_input_shape(net, X_shape)
+    except ValueError as diagnosed:
+        diagnosed.history = history
+        raise diagnosed from error
+    except Exception:  # the inspector could not tell: keep PyTorch's own error
+        return
 
 
 def _epochs(n: int) -> str:
