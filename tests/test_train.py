@@ -205,6 +205,7 @@ def test_a_short_run_on_the_mini_set_learns():
 def test_an_input_too_small_for_the_net_names_the_layer_and_the_minimum():
     net = nn.Sequential(nn.Conv2d(1, 4, kernel_size=11, stride=4), nn.ReLU(),
                         nn.MaxPool2d(3, stride=2), nn.Flatten(), nn.LazyLinear(10))
-    with pytest.raises(d2l.ShapeError, match=r"'0' \(Conv2d\) got input shape \(8, 1, 8, 8\).*at least 19") as info:
+    message = r"'0' \(Conv2d\) got input shape \(8, 1, 8, 8\).*at least 19"
+    with pytest.raises(d2l.ShapeError, match=message) as info:
         run(net, batches(2), batches(1), init=None)
     assert len(info.value.history) == 0
