@@ -10,14 +10,7 @@ import torch
 
 from d2lcnn import data, sources
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("D2LCNN_DATA", str(tmp_path / "default-root"))
-    monkeypatch.setenv("D2LCNN_PROFILE", "cpu")
-    monkeypatch.setattr(sources, "MIRRORS", [])
-    monkeypatch.setattr(sources, "KAGGLE_GLOB", str(tmp_path / "no-kaggle/**/x.csv"))
-    monkeypatch.setattr(sources, "NPM_COMMAND", "d2lcnn-no-such-npm")
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 def mini(batch_size=256, resize=None, **kw):

@@ -18,18 +18,7 @@ import pytest
 
 from d2lcnn import sources
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No test sees the real data root, Kaggle folder, npm or network mirrors."""
-    monkeypatch.setenv("D2LCNN_DATA", str(tmp_path / "default-root"))
-    monkeypatch.setenv("D2LCNN_PROFILE", "cpu")
-    monkeypatch.setattr(sources, "MIRRORS", [])
-    monkeypatch.setattr(sources, "KAGGLE_GLOB", str(tmp_path / "no-kaggle/**/x.csv"))
-    monkeypatch.setattr(sources, "NPM_COMMAND", "d2lcnn-no-such-npm")
-    sources.clear_cache()
-    yield
-    sources.clear_cache()
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 def make_arrays(n_train=30, n_test=10, seed=0) -> sources.FashionMNISTArrays:
