@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .files import atomic_write
 from .profiles import profile_name
 from .train import History
 
@@ -47,6 +48,7 @@ def save_result(name: str, history: History, *, profile: str | None = None,
     Example:
         >>> h = History(device="cpu"); h.add_epoch(0.5, 0.8, 0.79, 1e3, 9e2, 1.0)
         >>> save_result("demo", h, profile="smoke") is None
+        smoke profile: result for 'demo' not recorded
         True
     """
     profile = profile or profile_name()
@@ -66,9 +68,7 @@ def save_result(name: str, history: History, *, profile: str | None = None,
         "history": history.to_dict(),
     }
     path = directory / f"{name}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)  # atomic: a crash never leaves half a record
+    atomic_write(path, (json.dumps(record, indent=1) + "\n").encode())
     print(f"recorded {name}: test acc {history.test_acc[-1]:.3f} ({profile} profile, "
           f"{history.device}) -> {path}")
     return path

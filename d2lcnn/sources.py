@@ -40,6 +40,8 @@ from urllib.error import HTTPError
 
 import numpy as np
 
+from .files import atomic_write, temp_file
+
 __all__ = [
     "SOURCES", "FashionMNISTArrays", "SourceUnavailable", "MiniDataWarning",
     "default_root", "resolve_root", "load_arrays", "clear_cache",
@@ -194,27 +196,6 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
 
 
-def _temp_file(target: Path) -> tuple[int, str]:
-    """A temporary file next to ``target`` with the permissions a plain open() gives."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                               suffix=".part")
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared data root
-    return fd, tmp
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = _temp_file(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_idx_gz(root: Path, arrays: FashionMNISTArrays) -> Path:
     """Write ``arrays`` as torchvision-layout ``.gz`` files plus a manifest, atomically.
 
@@ -228,12 +209,12 @@ def write_idx_gz(root: Path, arrays: FashionMNISTArrays) -> Path:
     for part, name in FILES.items():
         # mtime=0 makes the .gz bytes (and md5) depend on the content only
         data = gzip.compress(idx_bytes(getattr(arrays, part)), compresslevel=6, mtime=0)
-        _atomic_write(raw / f"{name}.gz", data)
+        atomic_write(raw / f"{name}.gz", data)
         (raw / name).unlink(missing_ok=True)  # a stale unpacked copy would disagree
         checksums[f"{name}.gz"] = hashlib.md5(data).hexdigest()
     manifest = {"source": arrays.source, "origin": arrays.origin, "split": arrays.split,
                 "md5": checksums}
-    _atomic_write(raw / MANIFEST, json.dumps(manifest, indent=1).encode())
+    atomic_write(raw / MANIFEST, json.dumps(manifest, indent=1).encode())
     return raw
 
 
@@ -322,7 +303,7 @@ def torchvision_mirrors() -> list[str]:
 
 def fetch_verified(url: str, target: Path, md5: str, timeout: float) -> None:
     """Fetch ``url`` into a temporary file, check its md5, then rename to ``target``."""
-    fd, tmp = _temp_file(target)
+    fd, tmp = temp_file(target)
     try:
         digest = hashlib.md5()
         request = urllib.request.Request(url, headers={"User-Agent": "d2lcnn"})

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .devices import best_device
+from .files import atomic_write
 from .metrics import correct_count
 from .plotting import Animator, in_notebook
 
@@ -112,11 +113,7 @@ class History:
 
     def save(self, path) -> Path:
         """Write the history as JSON (atomically) and return the path."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(path)
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=1).encode())
 
     @classmethod
     def load(cls, path) -> History:
