@@ -38,7 +38,7 @@ REFERENCE_EXTRAS = ["pandas", "scipy"]  # imported by d2l.torch, not in our envi
 MODULE_TO_PACKAGE = {"matplotlib_inline": "matplotlib-inline", "PIL": "pillow",
                      "IPython": "ipython", "sklearn": "scikit-learn"}
 # What d2lcnn may use beyond d2l's defaults; recorded with the results.
-D2LCNN_OPTIONS = {"precision": "auto", "channels_last": False}
+D2LCNN_OPTIONS = {"precision": "auto", "channels_last": True}
 
 # The cases of issue 8. Test sets: the full 10,000 for LeNet; a fixed class-balanced
 # 2,000 for AlexNet and ResNet-18, whose evaluation at 96 px would otherwise take most

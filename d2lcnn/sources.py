@@ -5,7 +5,10 @@
    accepted when its md5 is torchvision's (official files) or the one d2lcnn recorded in
    ``d2lcnn-manifest.json`` when it rebuilt the set itself. Unpacked files have no
    published checksum, so for them the IDX header, the dimensions and the exact file
-   size are checked instead.
+   size are checked instead. A verified ``.gz`` is unpacked next to itself once (as
+   torchvision does) and ``d2lcnn-unpacked.json`` records the size and mtime of both
+   files, so later loads read the unpacked copy (0.03 s instead of 0.5 s for
+   decompressing and checksumming) for as long as neither file changes.
 2. ``download``: torchvision's mirrors and md5s, fetched to a temporary name, verified,
    then renamed, so an interrupted download never leaves a file that looks complete.
 3. ``kaggle``: ``fashion-mnist_{train,test}.csv`` of a Kaggle input folder.
@@ -64,6 +67,7 @@ OFFICIAL_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 MANIFEST = "d2lcnn-manifest.json"
+UNPACKED = "d2lcnn-unpacked.json"  # unpacked copies of verified .gz files
 MIRRORS: list[str] | None = None  # None: torchvision's FashionMNIST.mirrors
 DOWNLOAD_TIMEOUT_S = 10.0
 KAGGLE_GLOB = "/kaggle/input/**/fashion-mnist_train.csv"
@@ -232,12 +236,39 @@ def _read_manifest(raw: Path, report: Callable[[str], None]) -> dict | None:
     return None
 
 
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _read_unpacked_index(raw: Path) -> dict:
+    try:
+        index = json.loads((raw / UNPACKED).read_text())
+        return index if isinstance(index, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _read_part(raw: Path, part: str, manifest: dict | None,
-               report: Callable[[str], None]) -> tuple[np.ndarray, str]:
-    """One file of the set, preferring a checksum-verified .gz; returns (array, how)."""
+               report: Callable[[str], None],
+               unpacked: dict) -> tuple[np.ndarray, str]:
+    """One file of the set, preferring a checksum-verified .gz; returns (array, how).
+
+    ``unpacked`` maps a file name to the stamps of a verified .gz and of its unpacked
+    copy; while both stamps hold, the copy is read instead. Entries are added to it
+    for the caller to save.
+    """
     name = FILES[part]
     gz, plain = raw / f"{name}.gz", raw / name
     if gz.exists():
+        entry = unpacked.get(name)
+        if (isinstance(entry, dict) and plain.exists()
+                and entry.get("gz") == _stamp(gz) and entry.get("plain") == _stamp(plain)
+                and entry.get("how") in ("official", "manifest")):
+            try:
+                return parse_idx(plain.read_bytes(), part, plain), entry["how"]
+            except ValueError:
+                pass  # changed in place within the same mtime: check the .gz below
         digest = md5_file(gz)
         known = manifest["md5"].get(gz.name) if manifest else None
         how = ("official" if digest == OFFICIAL_MD5[gz.name]
@@ -248,9 +279,18 @@ def _read_part(raw: Path, part: str, manifest: dict | None,
                    f"{'' if manifest else ' (no d2lcnn manifest here)'}; skipping it")
         else:
             try:
-                return parse_idx(gzip.decompress(gz.read_bytes()), part, gz), how
+                data = gzip.decompress(gz.read_bytes())
+                array = parse_idx(data, part, gz)
             except (OSError, EOFError, ValueError) as err:
                 report(f"corrupt file {gz}: {err}; skipping it")
+            else:
+                try:
+                    atomic_write(plain, data)
+                    unpacked[name] = {"gz": _stamp(gz), "plain": _stamp(plain),
+                                      "how": how}
+                except OSError:
+                    pass  # a read-only data root: the .gz is read each time
+                return array, how
     if plain.exists():
         try:
             return parse_idx(plain.read_bytes(), part, plain), "unpacked"
@@ -265,10 +305,17 @@ def read_local(root: Path, report: Callable[[str], None]) -> FashionMNISTArrays:
     if not raw.is_dir():
         raise SourceUnavailable(f"no folder {raw}")
     manifest = _read_manifest(raw, report)
+    unpacked = _read_unpacked_index(raw)
+    known = dict(unpacked)
     parts, hows = {}, set()
     for part in FILES:
-        parts[part], how = _read_part(raw, part, manifest, report)
+        parts[part], how = _read_part(raw, part, manifest, report, unpacked)
         hows.add(how)
+    if unpacked != known:
+        try:
+            atomic_write(raw / UNPACKED, json.dumps(unpacked, indent=1).encode())
+        except OSError:
+            pass
     if {"official", "manifest"} <= hows:
         report(f"files in {raw} mix official and rebuilt data; skipping them")
         raise SourceUnavailable(f"mixed official and rebuilt files in {raw}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .devices import best_device
+from .devices import best_device, keep_freed_memory
 from .files import atomic_write
 from .metrics import correct_count
 from .plotting import Animator, in_notebook
@@ -310,6 +310,8 @@ def train_ch6(
         raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
     if verbose:
         print("training on", device)
+    if device.type == "cpu":
+        keep_freed_memory()  # activations and gradients reuse memory, no page faults
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)

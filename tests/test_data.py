@@ -97,22 +97,25 @@ def test_resize_matches_torchvision_resize_on_pil(size):
     assert (X - expected).abs().max() <= 2 / 255
 
 
-def test_float_resize_path_used_off_cpu_also_matches(monkeypatch):
-    """Devices without torch's uint8 kernel go through float: the same within 1/255."""
+@pytest.mark.parametrize("size", [224, 96, 20, (40, 17), (28, 56), 1])
+def test_matmul_resize_equals_torch_interpolate(size):
+    """The loader's two matmuls are torch's antialiased bilinear resize, to float error."""
     images = torch.from_numpy(sources.load_arrays(source="mini", verbose=False)
-                              .train_images[:8]).unsqueeze(1)
-    exact = data._resize_uint8(images, (96, 96)).float()
-    interpolate = torch.nn.functional.interpolate
+                              .train_images[:8])
+    X, _ = next(iter(data.FashionMNISTBatches(images, torch.zeros(8), 8, resize=size)))
+    expected = torch.nn.functional.interpolate(
+        images.unsqueeze(1).double() / 255, size=X.shape[-2:], mode="bilinear",
+        align_corners=False, antialias=True)
+    assert (X.double() - expected).abs().max() < 1e-5
 
-    def float_only(x, *args, **kwargs):
-        if x.dtype == torch.uint8:
-            raise RuntimeError("not implemented for 'Byte'")
-        return interpolate(x, *args, **kwargs)
 
-    monkeypatch.setattr(data.F, "interpolate", float_only)
-    via_float = data._resize_uint8(images, (96, 96))
-    assert via_float.dtype == torch.uint8
-    assert (via_float.float() - exact).abs().max() <= 1
+@pytest.mark.parametrize("size", [224, 97, 13])
+def test_resized_white_and_black_images_stay_in_unit_range(size):
+    images = torch.full((4, 28, 28), 255, dtype=torch.uint8)
+    images[:2] = 0
+    X, _ = next(iter(data.FashionMNISTBatches(images, torch.zeros(4), 4, resize=size)))
+    assert X[2:].max() <= 1.0 and X[2:].min() > 1 - 1e-5
+    assert X[:2].abs().max() == 0.0
 
 
 def test_subset_is_class_balanced_fixed_and_nested():

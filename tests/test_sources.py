@@ -105,6 +105,36 @@ def test_corrupt_gz_is_reported_with_its_path_and_unpacked_copy_used(tmp_path, c
     assert f"corrupt or unknown file {bad}" in out and "skipping it" in out
 
 
+def test_verified_gz_is_unpacked_once_then_read_without_checksum(tmp_path, monkeypatch):
+    arrays = make_arrays()
+    raw = sources.write_idx_gz(tmp_path, arrays)
+    sources.load_arrays(tmp_path, "local", verbose=False)
+    assert all((raw / name).exists() for name in sources.FILES.values())
+
+    def fail(*args):
+        raise AssertionError("the unpacked copy should have been read")
+
+    monkeypatch.setattr(sources, "md5_file", fail)
+    monkeypatch.setattr(sources.gzip, "decompress", fail)
+    sources.clear_cache()
+    loaded = sources.load_arrays(tmp_path, "local", verbose=False)
+    assert_same(loaded, arrays)
+    assert "md5 from d2lcnn's manifest" in loaded.origin, "how it was verified is kept"
+
+
+def test_unpacked_copy_changed_after_verification_is_not_trusted(tmp_path):
+    arrays, other = make_arrays(seed=0), make_arrays(seed=1)
+    raw = sources.write_idx_gz(tmp_path, arrays)
+    sources.load_arrays(tmp_path, "local", verbose=False)
+    copy = raw / sources.FILES["train_images"]
+    stat_before = copy.stat()
+    copy.write_bytes(sources.idx_bytes(other.train_images))  # same size, new content
+    os.utime(copy, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns + 1))
+    sources.clear_cache()
+    assert_same(sources.load_arrays(tmp_path, "local", verbose=False), arrays)
+    assert copy.read_bytes() == sources.idx_bytes(arrays.train_images), "re-unpacked"
+
+
 def test_truncated_unpacked_file_is_rejected_with_its_path(tmp_path):
     arrays = make_arrays()
     raw = sources.raw_dir(tmp_path)
