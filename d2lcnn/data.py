@@ -7,7 +7,7 @@ and its 4 worker processes. Where the arrays come from is ``d2lcnn.sources``' jo
 Resizing is two small matmuls per batch (``resize_matrix``), which write the float
 batch once, straight from the 28x28 images. Measured on a 2-core Xeon, batch 256:
 0.8 ms at 96x96 and 5 ms at 224x224, against 4 and 22 ms for resizing uint8 and
-converting after, and 34 ms at 224 for merely indexing a pre-resized uint8 cache, so
+converting after, and 8 ms at 224 for merely indexing a pre-resized uint8 cache, so
 there is no cache (it would cost 3 GB at 224).
 
 Run ``python -m d2lcnn.data download [--root DIR]`` to fetch the full set once.
