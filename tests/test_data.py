@@ -109,6 +109,17 @@ def test_matmul_resize_equals_torch_interpolate(size):
     assert (X.double() - expected).abs().max() < 1e-5
 
 
+def test_batches_stay_float32_when_iterated_inside_autocast():
+    """Evaluation iterates inside autocast; the resize must not drop to bfloat16."""
+    images = torch.from_numpy(sources.load_arrays(source="mini", verbose=False)
+                              .train_images[:8])
+    batches = data.FashionMNISTBatches(images, torch.zeros(8), 8, resize=96)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        X, _ = next(iter(batches))
+    assert X.dtype == torch.float32
+    assert torch.equal(X, next(iter(batches))[0])
+
+
 @pytest.mark.parametrize("size", [224, 97, 13])
 def test_resized_white_and_black_images_stay_in_unit_range(size):
     images = torch.full((4, 28, 28), 255, dtype=torch.uint8)
