@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import time
 
 # pyplot is imported lazily: Animator draws on a bare Figure, which no backend shows twice
@@ -32,11 +33,10 @@ def in_notebook() -> bool:
         >>> in_notebook()
         False
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; importing costs 0.2 s
+    if ipython is None:
         return False
-    shell = get_ipython()
+    shell = ipython.get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
