@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test lint unit nbval bench export clean
+.PHONY: lab test lint unit nbval bench bench-accuracy export clean
 
 # Re-install when pyproject.toml changes; one stamp per set of extras.
 $(VENV)/.installed-%: pyproject.toml
@@ -35,6 +35,9 @@ export: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench+test
 	$(BIN)/python benchmarks/run.py
+
+bench-accuracy: $(VENV)/.installed-bench+test
+	$(BIN)/python benchmarks/run.py --accuracy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -12,12 +12,18 @@ torchvision dataset. A subset is the same indices on both sides (d2lcnn's class-
 subset; ``torch.utils.data.Subset`` of them in d2l's DataLoader settings).
 
     .venv/bin/python benchmarks/run.py [--reps 3] [--cases lenet loader_96 ...]
+    .venv/bin/python benchmarks/run.py --accuracy   # make bench-accuracy
+
+``--accuracy`` runs the training cases for several epochs instead, one seed per
+repetition, and asks whether d2lcnn's faster path reaches the reference's test
+accuracy within run-to-run noise (1-epoch runs sit near chance on both sides).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -33,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 BENCH_VENV = HERE / ".venv-bench"
 WORKER = HERE / "worker.py"
 RESULTS = HERE / "results.json"
+ACCURACY_RESULTS = HERE / "accuracy.json"
 D2L_VERSION = "1.0.3"  # the reference release; its exact pins do not install on 3.11+
 REFERENCE_EXTRAS = ["pandas", "scipy"]  # imported by d2l.torch, not in our environment
 MODULE_TO_PACKAGE = {"matplotlib_inline": "matplotlib-inline", "PIL": "pillow",
@@ -52,6 +59,13 @@ CASES = {
                     epochs=1, subset=4096, test_subset=2000),
     "resnet18": dict(kind="train", net="resnet18", batch_size=256, resize=96,
                      lr=0.05, epochs=1, subset=4096, test_subset=2000),
+}
+# Long enough to leave chance behind: the book's LeNet run; AlexNet and ResNet-18 on
+# the speed cases' subsets at learning rates that learn in a few epochs.
+ACCURACY_CASES = {
+    "lenet_10_epochs": {**CASES["lenet"], "epochs": 10},
+    "alexnet_6_epochs": {**CASES["alexnet"], "epochs": 6, "lr": 0.1},
+    "resnet18_3_epochs": {**CASES["resnet18"], "epochs": 3},
 }
 NET_NAMES = {"lenet": "LeNet (book)", "alexnet": "AlexNet (book; 256->4096 head)",
              "resnet18": "ResNet-18 (book)"}
@@ -206,8 +220,9 @@ def describe(case: dict) -> str:
         return (f"loader alone, 1 epoch of {train} train images, {px} px, batch "
                 f"{case['batch_size']}")
     test = f"{case['test_subset']:,}" if case.get("test_subset") else "10,000"
-    return (f"{NET_NAMES[case['net']]}, batch {case['batch_size']}, {px} px, "
-            f"{train} train / {test} test, {case['epochs']} epoch, end to end")
+    epochs = f"{case['epochs']} epoch{'s' if case['epochs'] > 1 else ''}"
+    return (f"{NET_NAMES[case['net']]}, batch {case['batch_size']}, {px} px, lr "
+            f"{case['lr']:g}, {train} train / {test} test, {epochs}, end to end")
 
 
 def summarise(name: str, case: dict, runs: dict[str, list[dict]]) -> dict:
@@ -216,18 +231,42 @@ def summarise(name: str, case: dict, runs: dict[str, list[dict]]) -> dict:
     summary = {"case": name, "description": describe(case),
                "seconds_median": median,
                "ratio": median["reference"] / median["d2lcnn"],
-               "target": TARGETS[name], "runs": runs}
-    summary["target_met"] = summary["ratio"] >= TARGETS[name]
+               "target": TARGETS.get(name), "runs": runs}
+    summary["target_met"] = (summary["ratio"] >= summary["target"]
+                             if summary["target"] else None)
     cpu = {impl: statistics.median(r["cpu_seconds"] for r in results)
            for impl, results in runs.items()}
     summary["cpu_seconds_median"] = cpu
+    summary["import_seconds_median"] = {
+        impl: statistics.median(r.get("import_seconds", math.nan) for r in results)
+        for impl, results in runs.items()}
     summary["cpu_ratio"] = cpu["reference"] / cpu["d2lcnn"]
     if case["kind"] == "train":
         for key in ("train_loss", "train_acc", "test_acc", "step_examples_per_sec"):
             summary[f"{key}_median"] = {
                 impl: statistics.median(r[key] for r in results)
                 for impl, results in runs.items()}
+        summary["accuracy"] = compare_accuracy(
+            {impl: [r["test_acc"] for r in results] for impl, results in runs.items()})
     return summary
+
+
+def compare_accuracy(test_acc: dict[str, list[float]]) -> dict:
+    """Mean and spread of each side's test accuracy, and whether they differ by more
+    than run-to-run noise: |difference of means| <= 2 standard errors of it.
+
+    Example:
+        >>> compare_accuracy({"reference": [0.80, 0.82], "d2lcnn": [0.81, 0.83]})[
+        ...     "within_noise"]
+        True
+    """
+    mean = {impl: statistics.fmean(acc) for impl, acc in test_acc.items()}
+    sd = {impl: statistics.stdev(acc) if len(acc) > 1 else float("nan")
+          for impl, acc in test_acc.items()}
+    difference = mean["d2lcnn"] - mean["reference"]
+    stderr = math.sqrt(sum(sd[impl] ** 2 / len(acc) for impl, acc in test_acc.items()))
+    return {"mean": mean, "sd": sd, "difference": difference, "noise": 2 * stderr,
+            "within_noise": abs(difference) <= 2 * stderr if stderr == stderr else None}
 
 
 def markdown_table(report: dict) -> str:
@@ -242,18 +281,42 @@ def markdown_table(report: dict) -> str:
                    if x is not None) + ".",
         "",
         "| case | d2l (s) | d2lcnn (s) | speed-up | target | CPU-time ratio "
-        "| test acc d2l / d2lcnn |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| test acc d2l / d2lcnn | imports d2l / d2lcnn (s, not timed) |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in report["cases"]:
         sec = row["seconds_median"]
         acc = row.get("test_acc_median")
+        imports = row.get("import_seconds_median", {"reference": math.nan,
+                                                    "d2lcnn": math.nan})
         acc_text = f"{acc['reference']:.3f} / {acc['d2lcnn']:.3f}" if acc else "-"
-        mark = "met" if row["target_met"] else "not met"
+        target = (f"{row['target']:g}x ({'met' if row['target_met'] else 'not met'})"
+                  if row["target"] else "-")
         lines.append(
             f"| {row['description']} | {sec['reference']:.1f} | {sec['d2lcnn']:.1f} | "
-            f"{row['ratio']:.1f}x | {row['target']:g}x ({mark}) | "
-            f"{row['cpu_ratio']:.1f}x | {acc_text} |")
+            f"{row['ratio']:.1f}x | {target} | "
+            f"{row['cpu_ratio']:.1f}x | {acc_text} | "
+            f"{imports['reference']:.1f} / {imports['d2lcnn']:.1f} |")
+    return "\n".join(lines)
+
+
+def accuracy_table(report: dict) -> str:
+    lines = [
+        "| run | d2l test acc | d2lcnn test acc | difference | noise (2 s.e.) "
+        "| d2l (s) | d2lcnn (s) | speed-up |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["cases"]:
+        acc, sec = row["accuracy"], row["seconds_median"]
+        runs = {impl: ", ".join(f"{r['test_acc']:.3f}" for r in results)
+                for impl, results in row["runs"].items()}
+        verdict = {True: "within noise", False: "OUTSIDE noise", None: "n/a"}[
+            acc["within_noise"]]
+        lines.append(
+            f"| {row['description']} | {acc['mean']['reference']:.3f} "
+            f"({runs['reference']}) | {acc['mean']['d2lcnn']:.3f} ({runs['d2lcnn']}) "
+            f"| {acc['difference']:+.3f} | {acc['noise']:.3f}: {verdict} "
+            f"| {sec['reference']:.0f} | {sec['d2lcnn']:.0f} | {row['ratio']:.1f}x |")
     return "\n".join(lines)
 
 
@@ -268,6 +331,7 @@ def write_report(args, cases: dict, summaries: list[dict], started: float,
                  load_before: float | None, *, complete: bool) -> dict:
     threads = summaries[0]["runs"]["d2lcnn"][0]["threads"]
     report = {"machine": machine_info(), "threads": threads, "reps": args.reps,
+              "kind": "accuracy" if args.accuracy else "speed",
               "quick": args.quick, "complete": complete, "cases_settings": cases,
               "d2lcnn_options": D2LCNN_OPTIONS, "cases": summaries,
               "load_average_before_after": [load_before, _load_average()],
@@ -282,15 +346,24 @@ def main(argv: list[str] | None = None) -> int:
         prog="benchmarks/run.py",
         description="d2lcnn against the d2l reference, side by side (make bench).")
     parser.add_argument("--reps", type=int, default=3, help="runs per side and case")
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=[*CASES, *ACCURACY_CASES],
+                        help="default: the speed cases, or with --accuracy its cases")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="multi-epoch runs, one seed per rep: is accuracy kept?")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads in both sides (default: torch's)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path,
+                        help=f"default: {RESULTS.name}, or {ACCURACY_RESULTS.name}")
     parser.add_argument("--quick", action="store_true",
                         help="tiny subsets everywhere: checks that the harness works")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error(f"--reps must be >= 1, got {args.reps}")
+    known = {**CASES, **ACCURACY_CASES}
+    if args.cases is None:
+        args.cases = list(ACCURACY_CASES if args.accuracy else CASES)
+    if args.out is None:
+        args.out = ACCURACY_RESULTS if args.accuracy else RESULTS
 
     started = time.perf_counter()
     load_before = _load_average()
@@ -300,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     reference_python = ensure_reference_env()
     ensure_data()
     pythons = {"reference": reference_python, "d2lcnn": Path(sys.executable)}
-    cases = {name: {**CASES[name], **(QUICK if args.quick else {})}
+    cases = {name: {**known[name], **(QUICK if args.quick else {})}
              for name in args.cases}
     summaries = []
     with tempfile.TemporaryDirectory(prefix="d2lcnn-bench-") as tmp:
@@ -328,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             report = write_report(args, cases, summaries, started, load_before,
                                   complete=name == list(cases)[-1])
     print()
-    print(markdown_table(report))
+    print(accuracy_table(report) if args.accuracy else markdown_table(report))
     print(f"\nresults -> {args.out} ({report['total_seconds'] / 60:.1f} min)")
     return 0
 
