@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -109,7 +108,7 @@ def keep_freed_memory() -> bool:
         _malloc_tuned = False
         if os.environ.get(KEEP_FREED_MEMORY_ENV, "1") != "0" and sys.platform == "linux":
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc = ctypes.CDLL(None)  # this process's symbols, libc's among them
                 m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
                 _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, _KEPT_BYTES)
                                      and libc.mallopt(m_trim_threshold, _KEPT_BYTES))
