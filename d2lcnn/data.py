@@ -256,7 +256,8 @@ def load_data_fashion_mnist(
     Args:
         batch_size: examples per batch (the last partial batch is kept).
         resize: None (28x28), a side length, or ``(height, width)``; bilinear with
-            antialiasing, as torchvision's ``Resize`` on PIL images.
+            antialiasing, as torchvision's ``Resize`` on PIL images (within 1/255:
+            PIL rounds to 8 bits between its two passes, d2lcnn stays in float).
         root: data folder; default ``$D2LCNN_DATA``, else ``~/.cache/d2lcnn``.
         subset: use this many training examples, a class-balanced sample drawn with a
             fixed seed (0), the same in every run; None for all.
