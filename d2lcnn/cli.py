@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto: bf16 autocast where the device computes it "
                        "natively (default), else fp32")
-    train.add_argument("--channels-last", action="store_true",
-                       help="NHWC memory format (faster on some GPUs)")
+    train.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                       default="auto", help="NHWC memory format (default: auto, i.e. "
+                       "on under bf16 autocast, where it was faster)")
     train.add_argument("--compile", action="store_true",
                        help="torch.compile the model first (slow start; try on GPUs)")
     train.add_argument("--device", help="e.g. cpu, cuda:1 (default: the first GPU)")

@@ -189,6 +189,25 @@ def test_bf16_autocast_trains_on_cpu():
         run(small_net(), batches(1), batches(1), precision="fp8")
 
 
+@pytest.mark.parametrize("precision, channels_last, expected", [
+    ("bf16", "auto", True), ("fp32", "auto", False), ("bf16", False, False),
+    ("fp32", True, True)])
+def test_channels_last_auto_follows_bf16(precision, channels_last, expected):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(),
+                        nn.Linear(64, 10))
+    history = run(net, batches(2), batches(1), precision=precision,
+                  channels_last=channels_last)
+    assert history.settings["channels_last"] is expected
+    weight = net[2].weight  # 4 input channels: NCHW and NHWC differ
+    assert weight.is_contiguous(memory_format=torch.channels_last) is expected
+
+
+def test_bad_channels_last_is_refused():
+    with pytest.raises(ValueError, match="channels_last must be True, False or 'auto'"):
+        run(small_net(), batches(1), batches(1), channels_last="yes")
+
+
 def test_a_short_run_on_the_mini_set_learns():
     train_iter, test_iter = d2l.load_data_fashion_mnist(128, source="mini", verbose=False)
     torch.manual_seed(0)
