@@ -22,7 +22,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check d2lcnn tests tools benchmarks
 
 unit: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --doctest-modules d2lcnn
 
 # conftest.py selects the smoke profile; PATH makes nbval's kernel this venv's Python
 nbval: $(VENV)/.installed-test

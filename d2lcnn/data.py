@@ -30,7 +30,7 @@ from . import sources
 from .devices import keep_freed_memory
 
 __all__ = ["TEXT_LABELS", "FashionMNISTBatches", "get_fashion_mnist_labels",
-           "load_data_fashion_mnist"]
+           "load_data_fashion_mnist", "resize_matrix"]
 
 TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle boot")

@@ -29,6 +29,8 @@ __all__ = [
     "History",
     "TrainingStopped",
     "evaluate_accuracy_gpu",
+    "resolve_channels_last",
+    "resolve_precision",
     "train_ch6",
     "xavier_init",
 ]

@@ -27,7 +27,7 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training=
         >>> Y, mean, var = batch_norm(X, 1.0, 0.0, torch.zeros(1), torch.ones(1),
         ...                           eps=0.0, momentum=0.9, training=True)
         >>> Y.flatten().tolist(), mean.tolist(), var.tolist()
-        ([-1.0, 1.0], [0.20000000298023224], [1.100000023841858])
+        ([-1.0, 1.0], [[0.20000000298023224]], [[1.100000023841858]])
     """
     if X.dim() not in (2, 4):
         raise ValueError(
