@@ -6,17 +6,36 @@ BIN    := $(VENV)/bin
 .PHONY: lab test lint unit nbval bench bench-accuracy export clean
 
 # Re-install when pyproject.toml changes; one stamp per set of extras.
+# The first install (no torch in the venv yet) is the big one: say what comes and how
+# large, and let pip show its downloads; later updates stay quiet.
 $(VENV)/.installed-%: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else \
 	  "d2lcnn needs Python 3.10+; run make PYTHON=python3.11 (or newer)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[$(subst +,$(comma),$*)]'
+	@if ls $(VENV)/lib/python3*/site-packages/torch-*.dist-info >/dev/null 2>&1; then \
+	  echo "make: installing d2lcnn[$(extras)] into $(VENV) (PyTorch is already there)"; \
+	  q=--quiet; \
+	else \
+	  echo "make: first install into $(VENV): d2lcnn[$(extras)] with PyTorch, torchvision,"; \
+	  echo "  matplotlib, ipywidgets$(if $(findstring lab,$*), and JupyterLab)$(if $(findstring book,$*), and Sphinx)."; \
+	  echo "  On Linux the default PyTorch wheel bundles CUDA: about 3 GB to download and"; \
+	  echo "  5.8 GB in $(VENV), several minutes. CPU-only instead: see README, Install."; \
+	  q=; \
+	fi; \
+	$(BIN)/python -m pip install $$q -e '.[$(extras)]'
 	@touch $@
 
 comma := ,
+extras = $(subst +,$(comma),$*)
+
+# JupyterLab refuses to start as root (Docker, cloud VMs, Colab-style containers) unless
+# given --allow-root. LAB_ARGS passes more options, e.g. LAB_ARGS="--no-browser --port=8890".
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 lab: $(VENV)/.installed-lab+test
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab notebooks/
+	@$(if $(LAB_ROOT),echo "make lab: running as root$(comma) so JupyterLab gets --allow-root")
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check d2lcnn tests tools benchmarks
@@ -28,7 +47,8 @@ unit: $(VENV)/.installed-test
 nbval: $(VENV)/.installed-test
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval notebooks/
 
-test: lint unit nbval
+# make test also proves make lab starts (tests/test_lab.py), so it installs JupyterLab first
+test: $(VENV)/.installed-lab+test lint unit nbval
 
 export: $(VENV)/.installed-test
 	$(BIN)/python tools/export.py
