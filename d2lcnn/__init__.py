@@ -6,10 +6,11 @@ Example:
     True
 """
 
+from .animator import Animator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .devices import get_dataloader_workers, num_gpus, try_all_gpus, try_gpu
 from .metrics import Accumulator, Timer, accuracy
-from .plotting import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
+from .plotting import plot, set_axes, set_figsize, show_images, use_svg_display
 from .profiles import choose as choose_profile
 from .profiles import profile_name
 from .registry import get_model, list_models, register_model
@@ -33,7 +34,9 @@ def __getattr__(name):
         import importlib
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'd2lcnn' has no attribute {name!r}")
+    from .book import lookup  # the rest of d2l's names; AttributeError if not one
+
+    return lookup(name)
 
 
 __all__ = [

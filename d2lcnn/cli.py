@@ -17,13 +17,14 @@ from pathlib import Path
 
 import torch
 
+from .animator import Animator
 from .data import load_data_fashion_mnist
 from .devices import try_gpu
-from .plotting import Animator
+from .precision import PRECISIONS
 from .profiles import PROFILES, profile_name
 from .registry import get_model, list_models
 from .results import results_dir, save_result
-from .train import PRECISIONS, train_ch6
+from .train import train_ch6
 
 __all__ = ["BOOK_SETTINGS", "choose_settings", "main"]
 

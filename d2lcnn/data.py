@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import sources
-from .devices import keep_freed_memory
+from .devices import best_device, keep_freed_memory
 
 __all__ = ["TEXT_LABELS", "FashionMNISTBatches", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "resize_matrix"]
@@ -167,8 +167,6 @@ class FashionMNISTBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = self.num_examples, self.batch_size
-        if self.device.type == "cpu":
-            keep_freed_memory()  # else every large batch is page-faulted in anew
         order = None
         if self.shuffle:
             order = torch.randperm(n, generator=self._generator).to(self.device)
@@ -176,6 +174,20 @@ class FashionMNISTBatches:
             stop = start + size
             index = slice(start, stop) if order is None else order[start:stop]
             yield self._to_float(self.images[index]), self.labels[index]
+
+    def peek(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first batch in file order, without drawing a shuffle (for checks).
+
+        Example:
+            >>> batches = FashionMNISTBatches(torch.zeros(5, 28, 28, dtype=torch.uint8),
+            ...                               torch.arange(5), 2, shuffle=True)
+            >>> batches.peek()[1]
+            tensor([0, 1])
+        """
+        if self.num_examples == 0:
+            raise StopIteration
+        index = slice(0, self.batch_size)
+        return self._to_float(self.images[index]), self.labels[index]
 
     def _to_float(self, images: torch.Tensor) -> torch.Tensor:
         if self._resize_matrices is None:
@@ -284,6 +296,8 @@ def load_data_fashion_mnist(
         raise TypeError(f"seed must be an int or None, got {seed!r} "
                         f"({type(seed).__name__})")
     arrays = sources.load_arrays(root, source, verbose=verbose)
+    if torch.device(device or "cpu").type == "cpu" and best_device().type == "cpu":
+        keep_freed_memory(verbose=verbose)  # batches then reuse freed memory
     train = _select(arrays.train_images, arrays.train_labels, subset, "subset",
                     arrays.source)
     test = _select(arrays.test_images, arrays.test_labels, test_subset, "test_subset",

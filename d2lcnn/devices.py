@@ -28,10 +28,10 @@ def _mps_available() -> bool:
 
 
 def num_gpus() -> int:
-    """Number of CUDA GPUs.
+    """Number of CUDA GPUs (d2l's ``num_gpus``).
 
     Example:
-        >>> num_gpus() >= 0
+        >>> num_gpus() == len([d for d in try_all_gpus() if d.type == "cuda"])
         True
     """
     return torch.cuda.device_count()
@@ -85,7 +85,7 @@ def get_dataloader_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def keep_freed_memory() -> bool:
+def keep_freed_memory(verbose: bool = False) -> bool:
     """Make glibc's malloc keep freed blocks of up to 1 GiB for reuse (CPU speed).
 
     By default glibc returns every block over 32 MiB to the OS when it is freed and
@@ -93,25 +93,36 @@ def keep_freed_memory() -> bool:
     of 256 is 51 MiB, so each batch paid ~20 ms for memory it had just freed (measured
     on a 2-core Xeon, where writing it takes 1 ms), and a training step pays the same
     for every large activation. This is what the jemalloc/tcmalloc advice in
-    PyTorch's CPU performance guide fixes; here it is two ``mallopt`` calls, made
-    once per process by the loaders and ``train_ch6`` when they work on the CPU.
+    PyTorch's CPU performance guide fixes; here it is two ``mallopt`` calls.
+
+    Called explicitly, once, by ``load_data_fashion_mnist`` and ``train_ch6`` when they
+    work on the CPU; with ``verbose`` the first call that tunes says so in one line.
     The cost: the process keeps up to 1 GiB of freed memory instead of returning it.
     Does nothing off glibc (macOS, Windows, musl) or when ``$D2LCNN_KEEP_FREED_MEMORY``
     is ``0``. Returns whether malloc is tuned.
 
     Example:
-        >>> keep_freed_memory() in (True, False)
+        >>> import os, sys
+        >>> keep_freed_memory() == (sys.platform == "linux"
+        ...     and os.environ.get("D2LCNN_KEEP_FREED_MEMORY", "1") != "0")
         True
     """
     global _malloc_tuned
     if _malloc_tuned is None:
-        _malloc_tuned = False
-        if os.environ.get(KEEP_FREED_MEMORY_ENV, "1") != "0" and sys.platform == "linux":
-            try:
-                libc = ctypes.CDLL(None)  # this process's symbols, libc's among them
-                m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-                _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, _KEPT_BYTES)
-                                     and libc.mallopt(m_trim_threshold, _KEPT_BYTES))
-            except (OSError, AttributeError):  # not glibc: nothing to tune
-                pass
+        _malloc_tuned = _tune_malloc()
+        if verbose and _malloc_tuned:
+            print(f"cpu: malloc keeps freed blocks up to 1 GiB for reuse (faster; "
+                  f"{KEEP_FREED_MEMORY_ENV}=0 turns it off)")
     return _malloc_tuned
+
+
+def _tune_malloc() -> bool:
+    if os.environ.get(KEEP_FREED_MEMORY_ENV, "1") == "0" or sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None)  # this process's symbols, libc's among them
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, _KEPT_BYTES)
+                    and libc.mallopt(m_trim_threshold, _KEPT_BYTES))
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return False

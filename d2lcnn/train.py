@@ -1,321 +1,220 @@
 """Training: d2l's ``train_ch6`` and ``evaluate_accuracy_gpu``, fast and safe to stop.
 
-d2l's semantics are kept (Xavier re-init, plain SGD, cross-entropy, the two closing lines).
-What changes: metrics stay on the device and synchronise only at the ~5 curve points per
-epoch; a ``History`` is returned; divergence, Ctrl-C, a Stop button and out-of-memory end
-the run cleanly, keeping the model and the history, with a message saying what to do.
+d2l's semantics are kept (Xavier re-init, plain SGD, cross-entropy, the two closing
+lines). What changes: everything checkable is checked before the first batch
+(``preflight``); metrics stay on the device and synchronise only at the ~5 curve points
+per epoch; the run is recorded in a ``History`` that the plot, the progress bar and the
+panel subscribe to; divergence, Ctrl-C, a Stop button and out-of-memory end the run
+cleanly, keeping the finished epochs and a usable model.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
-import signal
-import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from .animator import attach_renderers
 from .devices import best_device, keep_freed_memory
-from .files import atomic_write
+from .history import History
 from .metrics import correct_count
-from .plotting import Animator, in_notebook
+from .precision import autocast, resolve_channels_last, resolve_precision
+from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
+from .stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
 
-__all__ = [
-    "History",
-    "TrainingStopped",
-    "evaluate_accuracy_gpu",
-    "resolve_channels_last",
-    "resolve_precision",
-    "train_ch6",
-    "xavier_init",
-]
-
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
-def resolve_precision(precision: str, device) -> str:
-    """``"auto"`` becomes ``"bf16"`` where the device computes bf16 natively, else fp32.
-
-    Native bf16: CUDA GPUs from Ampere on, CPUs with AVX512-BF16/AMX.
-
-    Example:
-        >>> resolve_precision("fp32", "cpu")
-        'fp32'
-    """
-    if precision != "auto":
-        return precision
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        mkldnn = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        return "bf16" if mkldnn is not None and mkldnn() else "fp32"
-    return "fp32"
-
-
-def resolve_channels_last(channels_last: bool | str, precision: str) -> bool:
-    """``"auto"`` becomes True under bf16 autocast, where NHWC was faster for every net
-    measured, else False (d2l's NCHW).
-
-    Measured per training step on a 2-core Xeon with AVX512-BF16 (images/s, bf16 ->
-    bf16 + channels_last): LeNet 27k -> 32k, AlexNet@96 638 -> 779, ResNet-18@96
-    195 -> 255, NiN@72 1007 -> 1404, GoogLeNet@32 484 -> 644, DenseNet@64 491 -> 714,
-    MobileNet v1@48 290 -> 339. In fp32 it was mixed (ResNet-18@64 slower).
-
-    Example:
-        >>> resolve_channels_last("auto", "bf16"), resolve_channels_last("auto", "fp32")
-        (True, False)
-    """
-    if channels_last == "auto":
-        return precision == "bf16"
-    return channels_last
-
-
-@dataclass
-class History:
-    """What a run produced, epoch by epoch, and how it ended.
-
-    ``status`` is ``running``, ``completed``, ``stopped`` (Stop button / ``stop``),
-    ``interrupted`` (Ctrl-C), ``diverged`` (NaN/inf loss) or ``out_of_memory``.
-
-    Example:
-        >>> h = History(device="cpu")
-        >>> h.add_epoch(0.52, 0.81, 0.79, 5000.0, 4000.0, 12.5)
-        >>> len(h), h.test_acc[-1]
-        (1, 0.79)
-    """
-
-    device: str = "cpu"
-    settings: dict = field(default_factory=dict)
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    examples_per_sec: list[float] = field(default_factory=list)  # timed train step
-    examples_per_sec_e2e: list[float] = field(default_factory=list)  # data+eval too
-    wall_time: list[float] = field(default_factory=list)  # seconds per epoch
-    status: str = "running"
-    message: str = ""
-
-    def add_epoch(
-        self,
-        train_loss,
-        train_acc,
-        test_acc,
-        examples_per_sec,
-        examples_per_sec_e2e,
-        wall_time,
-    ) -> None:
-        self.train_loss.append(float(train_loss))
-        self.train_acc.append(float(train_acc))
-        self.test_acc.append(float(test_acc))
-        self.examples_per_sec.append(float(examples_per_sec))
-        self.examples_per_sec_e2e.append(float(examples_per_sec_e2e))
-        self.wall_time.append(float(wall_time))
-
-    def __len__(self) -> int:
-        return len(self.test_acc)
-
-    @property
-    def epochs(self) -> list[int]:
-        return list(range(1, len(self) + 1))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        return cls(**data)
-
-    def save(self, path) -> Path:
-        """Write the history as JSON (atomically) and return the path."""
-        return atomic_write(path, json.dumps(self.to_dict(), indent=1).encode())
-
-    @classmethod
-    def load(cls, path) -> History:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def __repr__(self) -> str:
-        if not len(self):
-            return f"History(status={self.status!r}, epochs=0, device={self.device!r})"
-        return (
-            f"History(status={self.status!r}, epochs={len(self)}, "
-            f"train_loss={self.train_loss[-1]:.3f}, train_acc={self.train_acc[-1]:.3f}, "
-            f"test_acc={self.test_acc[-1]:.3f}, device={self.device!r})"
-        )
-
-
-class TrainingStopped(Exception):
-    """Raised inside the loop to end a run early; carries the status and message."""
-
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status = status
+__all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
+           "resolve_channels_last", "resolve_precision", "train_ch6", "xavier_init"]
 
 
 def xavier_init(module: nn.Module) -> None:
     """d2l's ``init_weights``: Xavier-uniform weights for every Linear and Conv2d.
 
     Example:
-        >>> _ = nn.Sequential(nn.Linear(4, 2)).apply(xavier_init)
+        >>> net = nn.Sequential(nn.Linear(400, 2)).apply(xavier_init)
+        >>> bool(net[0].weight.abs().max() <= (6 / 402) ** 0.5)
+        True
     """
     if type(module) in (nn.Linear, nn.Conv2d):
         nn.init.xavier_uniform_(module.weight)
 
 
-def _autocast(device: torch.device, precision: str):
-    if resolve_precision(precision, device) == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _to_device(X, device, channels_last: bool):
+    if isinstance(X, list | tuple):  # BERT-style inputs, as in d2l
+        return [x.to(device) for x in X]
+    X = X.to(device, non_blocking=True)
+    if channels_last and X.dim() == 4:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X
 
 
-def evaluate_accuracy_gpu(
-    net: nn.Module,
-    data_iter,
-    device=None,
-    *,
-    precision: str = "fp32",
-    channels_last: bool = False,
-) -> float:
+def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
+                          precision: str = "fp32", channels_last: bool = False) -> float:
     """Accuracy (a ratio in [0, 1]) of ``net`` on ``data_iter``, computed on ``device``.
+
+    ``device`` defaults to that of the net's parameters; a net without parameters is
+    evaluated wherever the batches are.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-        >>> batches = [(torch.rand(3, 1, 2, 2), torch.tensor([0, 1, 0]))]
-        >>> 0.0 <= evaluate_accuracy_gpu(net, batches) <= 1.0
+        >>> batches = [(torch.ones(3, 1, 2, 2), torch.tensor([0, 1, 0]))]
+        >>> evaluate_accuracy_gpu(net, batches) in (0.0, 1 / 3, 2 / 3, 1.0)
         True
     """
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
-            device = next(iter(net.parameters())).device
-    device = torch.device(device)
-    correct = torch.zeros((), device=device)
-    count = 0
-    with torch.no_grad(), _autocast(device, precision):
+            device = next(iter(net.parameters()), torch.empty(0)).device
+    device = torch.device(device) if device is not None else None
+    correct, count = 0, 0
+    with torch.no_grad():
         for X, y in data_iter:
-            if isinstance(X, list):  # BERT-style inputs, as in d2l
-                X = [x.to(device) for x in X]
-            else:
-                X = X.to(device, non_blocking=True)
-                if channels_last:
-                    X = X.contiguous(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True)
-            correct += correct_count(net(X), y)
+            where = device if device is not None else y.device
+            y = y.to(where, non_blocking=True)
+            with autocast(where, precision):
+                correct += correct_count(net(_to_device(X, where, channels_last)), y)
             count += y.numel()
     if count == 0:
-        raise ValueError(
-            "evaluate_accuracy_gpu got an empty data iterator; check its batch size"
-        )
+        raise ValueError("evaluate_accuracy_gpu got an empty data iterator; check its "
+                         "data and batch size")
     return float(correct) / count
 
 
-@contextlib.contextmanager
-def _deferred_ctrl_c():
-    """Turn the first Ctrl-C into a flag checked at batch boundaries; a second one aborts.
+class _Step:
+    """One optimisation step on one batch, with the run's format, layout and clipping."""
 
-    Only the main thread can own signal handlers; elsewhere (a panel's worker thread)
-    the flag simply never rises and the caller's ``stop`` does the job.
-    """
-    pressed = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield pressed
-        return
+    def __init__(self, net, optimizer, loss, device, precision, channels_last,
+                 grad_clip):
+        self.net, self.optimizer, self.loss = net, optimizer, loss
+        self.device, self.precision = device, precision
+        self.channels_last, self.grad_clip = channels_last, grad_clip
+        # A finite-loss check synchronises: free on the CPU, so there before each
+        # update (the weights stay finite); on a GPU only at curve points.
+        self.check_each_batch = device.type == "cpu"
 
-    def handler(signum, frame):
-        if pressed.is_set():
-            raise KeyboardInterrupt
-        pressed.set()
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # e.g. an embedded interpreter without signal support
-        yield pressed
-        return
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _should_stop(stop) -> bool:
-    if stop is None:
-        return False
-    if hasattr(stop, "is_set"):
-        return stop.is_set()
-    return bool(stop())
+    def __call__(self, X, y) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        X = _to_device(X, self.device, self.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.precision):
+            y_hat = self.net(X)
+            batch_loss = self.loss(y_hat, y)
+        if self.check_each_batch and not torch.isfinite(batch_loss):
+            raise TrainingStopped("diverged",
+                                  f"the loss became {float(batch_loss.detach()):.4g}")
+        batch_loss.backward()
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return y_hat, y, batch_loss.detach()
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
+def _train_epoch(step: _Step, train_iter, history: History, epoch: int,
+                 should_stop) -> tuple[float, int]:
+    """One pass over ``train_iter``; ~5 curve points; returns (train seconds, examples)."""
+    num_batches = len(train_iter)
+    plot_every = max(1, num_batches // 5)  # d2l divides by zero with < 5 batches
+    loss_sum = torch.zeros((), device=step.device)
+    correct = torch.zeros((), device=step.device)
+    seen, train_time, start = 0, 0.0, time.perf_counter()
+    step.net.train()
+    for i, (X, y) in enumerate(train_iter):
+        should_stop()  # honoured between batches only
+        try:
+            y_hat, y, batch_loss = step(X, y)
+        except TrainingStopped as stopped:  # diverged: say where
+            raise TrainingStopped(stopped.status, f"{stopped} at epoch {epoch + 1}, "
+                                  f"batch {i + 1}") from None
+        with torch.no_grad():  # accumulate on the device: no synchronisation here
+            loss_sum += batch_loss.float() * len(y)
+            correct += correct_count(y_hat, y)
+        seen += len(y)
+        if (i + 1) % plot_every == 0 or i == num_batches - 1:
+            train_l = float(loss_sum) / seen  # the one synchronisation per point
+            if train_l != train_l or abs(train_l) == float("inf"):
+                raise TrainingStopped("diverged", f"the loss became {train_l:.4g} by "
+                                      f"epoch {epoch + 1}, batch {i + 1}")
+            history.add_point(epoch + (i + 1) / num_batches,
+                              {"train loss": train_l, "train acc": float(correct) / seen})
+            train_time += time.perf_counter() - start
+            start = time.perf_counter()
+    return train_time, seen
 
 
-def _check_arguments(num_epochs, lr, precision, channels_last, optimizer) -> None:
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, int)
-        or num_epochs < 1
-    ):
-        raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
-    if optimizer is None:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-            raise TypeError(f"lr must be a number such as 0.1, got {lr!r}")
-        if not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"lr must be a finite number > 0 (e.g. 0.1), got {lr!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if channels_last not in (True, False, "auto"):
-        raise ValueError(
-            f"channels_last must be True, False or 'auto', got {channels_last!r}")
+def _snapshot(net: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def train_ch6(
-    net: nn.Module,
-    train_iter,
-    test_iter,
-    num_epochs: int,
-    lr: float,
-    device=None,
-    *,
-    init="xavier",
-    optimizer=None,
-    loss=None,
-    animator=None,
-    stop=None,
-    precision: str = "fp32",
-    channels_last: bool | str = "auto",
-    progress: bool | None = None,
-    history: History | None = None,
-    verbose: bool = True,
-) -> History:
+def _weights_finite(net: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop) -> int:
+    """The epochs of the run; returns the examples trained on (for the closing line)."""
+    examples, train_time = 0, 0.0
+    for epoch in epochs:
+        start, snapshot = time.perf_counter(), _snapshot(net)
+        try:
+            seconds, seen = _train_epoch(step, train_iter, history, epoch, should_stop)
+        except TrainingStopped as stopped:
+            if stopped.status == "diverged" and not _weights_finite(net):
+                net.load_state_dict(snapshot)  # hand back the last finite weights
+                stopped.restored = epoch
+            raise
+        test_acc = evaluate_accuracy_gpu(net, test_iter, step.device,
+                                         precision=step.precision,
+                                         channels_last=step.channels_last)
+        wall = time.perf_counter() - start
+        history.add_epoch(history.last("train loss"), history.last("train acc"),
+                          test_acc, seen / max(seconds, 1e-9), seen / wall, wall)
+        examples, train_time = examples + seen, train_time + seconds
+    return examples / train_time if train_time else 0.0
+
+
+def _prepare(net, train_iter, test_iter, device, init, channels_last):
+    if hasattr(train_iter, "to"):  # d2lcnn loaders move their uint8 store once
+        train_iter = train_iter.to(device)
+    if hasattr(test_iter, "to"):
+        test_iter = test_iter.to(device)
+    net.to(device)
+    check_first_batches(net, train_iter, test_iter, device, channels_last)
+    if init == "xavier":
+        net.apply(xavier_init)
+    elif callable(init):
+        net.apply(init)
+    elif init not in (None, False):
+        raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    return train_iter, test_iter
+
+
+def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
+              device=None, *, init="xavier", optimizer=None, loss=None, animator=None,
+              stop=None, precision: str = "fp32", channels_last: bool | str = "auto",
+              progress: bool | None = None, history: History | None = None,
+              grad_clip: float | None = None, verbose: bool = True) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
-    As in d2l: Linear/Conv2d weights are re-initialised with Xavier-uniform, the optimizer
-    is plain SGD at ``lr``, the loss cross-entropy, a live plot shows train loss, train and
-    test accuracy, and two closing lines report the result and examples/sec.
+    As in d2l: Linear/Conv2d weights are re-initialised with Xavier-uniform, the
+    optimizer is plain SGD at ``lr``, the loss cross-entropy, a live plot shows train
+    loss, train and test accuracy, and two closing lines report the result and speed.
 
     Args:
         init: ``"xavier"`` (d2l), a function applied to every module, or ``None`` to keep
             the current weights (to continue a run: also pass ``history=``).
         optimizer, loss: replace plain SGD / cross-entropy.
         animator: ``None`` draws d2l's plot, ``False`` none, or any object with
-            ``add(x, ys)`` (the training panel passes its own).
+            ``add(x, ys)`` (d2l's Animator interface).
         stop: a ``threading.Event`` or a callable; when set, the run ends at the next
             batch boundary with status ``stopped``.
-        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast; faster on recent CPUs/GPUs)
-            or ``"auto"`` (bf16 where the device supports it natively).
-        channels_last: store images and conv weights as NHWC; ``"auto"`` (default)
-            does so under bf16 autocast, where it was faster for every net measured.
-        history: a History to append to when continuing a run.
+        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (bf16 where
+            the device computes it natively).
+        channels_last: NHWC images and weights; ``"auto"`` does so under bf16.
+        progress: a tqdm bar (default: only in a terminal, never in a notebook or log).
+        history: a History to append to (continuing a run), or one that renderers
+            have subscribed to.
+        grad_clip: clip the gradients' total norm to this value (off by default).
 
     Example:
         >>> from d2lcnn import load_data_fashion_mnist
@@ -323,223 +222,99 @@ def train_ch6(
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
         >>> history = train_ch6(net, train_iter, test_iter, 1, 0.1)  # doctest: +SKIP
     """
-    _check_arguments(num_epochs, lr, precision, channels_last, optimizer)
-    device = torch.device(device) if device is not None else best_device()
+    num_epochs = check_positive_int("num_epochs", num_epochs)
+    if optimizer is None:
+        lr = check_positive_number("lr", lr)
+    if grad_clip is not None:
+        grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
+    device = check_device(device if device is not None else best_device())
     precision = resolve_precision(precision, device)
     channels_last = resolve_channels_last(channels_last, precision)
-    if init == "xavier":
-        net.apply(xavier_init)
-    elif callable(init):
-        net.apply(init)
-    elif init not in (None, False):
-        raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
     if verbose:
         print("training on", device)
     if device.type == "cpu":
-        keep_freed_memory()  # activations and gradients reuse memory, no page faults
-    net.to(device)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    if optimizer is None:
-        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    loss = loss if loss is not None else nn.CrossEntropyLoss()
-    # Our loaders can move their uint8 store to the device once and resize there.
-    if hasattr(train_iter, "to"):
-        train_iter = train_iter.to(device)
-    if hasattr(test_iter, "to"):
-        test_iter = test_iter.to(device)
-    num_batches = len(train_iter)
-    if num_batches == 0:
-        raise ValueError(
-            "train_iter is empty: the batch size is larger than the data set"
-        )
-
-    if history is None:
-        history = History(device=str(device))
-    first_epoch = len(history)
-    last_epoch = first_epoch + num_epochs
-    history.status, history.message = "running", ""
-    history.settings.update(
-        num_epochs=last_epoch,
-        lr=lr,
-        batch_size=getattr(train_iter, "batch_size", None),
-        resize=getattr(train_iter, "resize", None),
-        train_examples=getattr(train_iter, "num_examples", None),
-        precision=precision,
-        channels_last=channels_last,
-        model=type(net).__name__,
-    )
-    if animator is None:
-        animator = Animator(
-            xlabel="epoch",
-            xlim=[1, last_epoch] if last_epoch > 1 else None,  # [1, 1] makes matplotlib warn
-            legend=["train loss", "train acc", "test acc"],
-        )
-    elif animator is False:
-        animator = None
-    if progress is None:
-        progress = not in_notebook() and verbose
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=num_epochs * num_batches, leave=False, unit="batch", desc="train"
-        )
-
-    plot_every = max(1, num_batches // 5)  # d2l divides by zero with < 5 batches
-    check_every = 1 if device.type == "cpu" else plot_every  # a finite-loss check syncs
-    train_time = examples = 0.0
-    train_l = train_acc = float("nan")
-    epoch, i, X_shape = first_epoch, -1, None
-    with _deferred_ctrl_c() as ctrl_c:
-        try:
-            for epoch in range(first_epoch, last_epoch):
-                epoch_start = time.perf_counter()
-                loss_sum = torch.zeros((), device=device)
-                correct = torch.zeros((), device=device)
-                seen = 0
-                epoch_train_time = 0.0
-                segment_start = time.perf_counter()
-                net.train()
-                for i, (X, y) in enumerate(train_iter):
-                    # --- stop requests are honoured between batches only
-                    if ctrl_c.is_set():
-                        raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
-                    if _should_stop(stop):
-                        raise TrainingStopped("stopped", "stopped on request")
-                    # --- forward, loss, backward, update
-                    X = X.to(device, non_blocking=True)
-                    y = y.to(device, non_blocking=True)
-                    X_shape = tuple(X.shape)
-                    if channels_last:
-                        X = X.contiguous(memory_format=torch.channels_last)
-                    optimizer.zero_grad(set_to_none=True)
-                    with _autocast(device, precision):
-                        y_hat = net(X)
-                        batch_loss = loss(y_hat, y)
-                    batch_loss.backward()
-                    optimizer.step()
-                    # --- accumulate on the device, no synchronisation here
-                    with torch.no_grad():
-                        loss_sum += batch_loss.detach().float() * X.shape[0]
-                        correct += correct_count(y_hat, y)
-                    seen += X.shape[0]
-                    if (i + 1) % check_every == 0 and not torch.isfinite(loss_sum):
-                        raise TrainingStopped(
-                            "diverged",
-                            f"the loss became {float(batch_loss.detach()):.4g} at epoch "
-                            f"{epoch + 1}, batch {i + 1}: the learning rate {lr} is "
-                            "probably too large; try a value 3-10x smaller",
-                        )
-                    if bar is not None:
-                        bar.update(1)
-                    # --- a curve point about 5 times per epoch
-                    if (i + 1) % plot_every == 0 or i == num_batches - 1:
-                        train_l = float(loss_sum) / seen  # the one sync per point
-                        train_acc = float(correct) / seen
-                        epoch_train_time += time.perf_counter() - segment_start
-                        if animator is not None:
-                            animator.add(
-                                epoch + (i + 1) / num_batches,
-                                (train_l, train_acc, None),
-                            )
-                        if bar is not None:
-                            bar.set_postfix(
-                                loss=f"{train_l:.3f}", acc=f"{train_acc:.3f}"
-                            )
-                        segment_start = time.perf_counter()
-                # --- evaluate
-                test_acc = evaluate_accuracy_gpu(
-                    net,
-                    test_iter,
-                    device,
-                    precision=precision,
-                    channels_last=channels_last,
-                )
-                if animator is not None:
-                    animator.add(epoch + 1, (None, None, test_acc))
-                train_time += epoch_train_time
-                examples += seen
-                wall = time.perf_counter() - epoch_start
-                history.add_epoch(
-                    train_l,
-                    train_acc,
-                    test_acc,
-                    seen / epoch_train_time,
-                    seen / wall,
-                    wall,
-                )
-            history.status = "completed"
-        except TrainingStopped as stopped:
-            history.status = stopped.status
-            history.message = _stop_message(stopped, history, epoch, i, num_batches)
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
-            if not _is_out_of_memory(error):
-                error.history = history  # nothing is lost: the caller can still read it
-                if i <= 0 and epoch == first_epoch and X_shape is not None:
-                    _explain_shape_error(net, X_shape, error, history)
-                raise
-            history.status = "out_of_memory"
-            history.message = (
-                f"out of memory at epoch {epoch + 1}, batch {i + 1} on {device}: use a "
-                "smaller batch_size or resize, then run again; the model and history so "
-                "far are kept"
-            )
-            del error
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-        finally:
-            if bar is not None:
-                bar.close()
-    if animator is not None and hasattr(animator, "finish"):
-        animator.finish(None if history.status == "completed" else history.status)
+        keep_freed_memory(verbose=verbose)
+    history = history if history is not None else History(device=str(device))
+    try:
+        train_iter, test_iter = _prepare(net, train_iter, test_iter, device, init,
+                                         channels_last)
+    except Exception as error:
+        error.history = history  # as for any exception that ends a run
+        raise
+    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
+    step = _Step(net, optimizer, loss or nn.CrossEntropyLoss(), device, precision,
+                 channels_last, grad_clip)
+    first = len(history)
+    history.start(num_epochs=first + num_epochs, lr=lr, model=type(net).__name__,
+                  batch_size=getattr(train_iter, "batch_size", None),
+                  resize=getattr(train_iter, "resize", None),
+                  train_examples=getattr(train_iter, "num_examples", None),
+                  precision=precision, channels_last=channels_last, grad_clip=grad_clip)
+    detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
+                              first_epoch=first, num_batches=len(train_iter))
+    speed = _supervise(net, step, train_iter, test_iter, history,
+                       range(first, first + num_epochs), stop, detach)
     if verbose:
         if history.message:
             print(history.message)
         if len(history):
-            print(
-                f"loss {history.train_loss[-1]:.3f}, train acc "
-                f"{history.train_acc[-1]:.3f}, test acc {history.test_acc[-1]:.3f}"
-            )
-            print(
-                f"{examples / train_time if train_time else 0.0:.1f} examples/sec on "
-                f"{device}"
-            )
+            print(history.summary())
+            print(f"{speed:.1f} examples/sec on {device}")
     return history
 
 
-def _explain_shape_error(net: nn.Module, X_shape: tuple, error: BaseException,
-                         history: History) -> None:
-    """On a first-batch failure, raise the shape inspector's diagnosis if it has one.
-
-    PyTorch says "Output size is too small" or "mat1 and mat2 shapes cannot be
-    multiplied"; ShapeError names the layer, the shape it got and the size that works.
-    """
-    from .summary import check_input_shape
-
+def _supervise(net, step, train_iter, test_iter, history, epochs, stop, detach) -> float:
+    """Run the epochs; whatever ends them, record how and keep what was finished."""
+    speed = 0.0
     try:
-        check_input_shape(net, X_shape)
-    except ValueError as diagnosed:
-        diagnosed.history = history
-        raise diagnosed from error
-    except Exception:  # the inspector could not tell: keep PyTorch's own error
-        return
+        with deferred_ctrl_c() as ctrl_c:
+            def should_stop():
+                if ctrl_c.is_set():
+                    raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
+                if stop_requested(stop):
+                    raise TrainingStopped("stopped", "stopped on request")
+
+            speed = _run_epochs(net, step, train_iter, test_iter, history, epochs,
+                                should_stop)
+        history.end("completed")
+    except TrainingStopped as stopped:
+        history.end(stopped.status, _stop_message(stopped, history, step))
+    except BaseException as error:
+        if not is_out_of_memory(error):
+            error.history = history  # nothing is lost: the caller can still read it
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            history.end(status, f"{type(error).__name__}: {error}")
+            raise
+        history.end("out_of_memory", _oom_message(history, step.device))
+        del error
+        if step.device.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        detach()
+    return speed
 
 
 def _epochs(n: int) -> str:
     return f"{n} full epoch" + ("" if n == 1 else "s")
 
 
-def _stop_message(
-    stopped: TrainingStopped, history: History, epoch: int, batch: int, num_batches: int
-) -> str:
-    where = f"epoch {epoch + 1}, batch {batch + 1} of {num_batches}"
+def _stop_message(stopped: TrainingStopped, history: History, step: _Step) -> str:
+    kept = f"{_epochs(len(history))} kept in the history"
     if stopped.status == "diverged":
-        return f"Stopped: {stopped}. The history so far is kept ({_epochs(len(history))})."
-    return (
-        f"Stopped at {where} ({stopped}); {_epochs(len(history))} kept in the "
-        "history and the model keeps its weights. To continue: "
-        "train_ch6(net, train_iter, test_iter, num_epochs, lr, device, init=None, "
-        "history=history)"
-    )
+        weights = ("the model holds the weights from the start of that epoch, the "
+                   "last finite ones" if getattr(stopped, "restored", None) is not None
+                   else "the model holds the last finite weights, before that update")
+        fp32 = "" if step.precision == "fp32" else ", use precision='fp32'"
+        return (f"Stopped: {stopped}: the learning rate {history.settings.get('lr')} "
+                f"is probably too large; try a value 3-10x smaller{fp32}, or clip the "
+                f"gradients (grad_clip=1.0). {_epochs(len(history))} kept in the "
+                f"history; {weights}.")
+    return (f"Stopped at epoch {len(history) + 1} ({stopped}); {kept} and the model "
+            "keeps its weights. To continue: train_ch6(net, train_iter, test_iter, "
+            "num_epochs, lr, device, init=None, history=history)")
+
+
+def _oom_message(history: History, device) -> str:
+    return (f"out of memory at epoch {len(history) + 1} on {device}: use a smaller "
+            "batch_size or resize, then run again; the model and the "
+            f"{_epochs(len(history))} so far are kept")

@@ -4,7 +4,7 @@ import IPython.display
 import torch
 
 import d2lcnn as d2l
-from d2lcnn import plotting as plot
+from d2lcnn import animator as plot
 
 
 def test_add_skips_none_like_d2l():

@@ -108,6 +108,7 @@ def test_divergence_stops_at_once_keeping_the_history(capsys):
     out = capsys.readouterr().out
     assert "learning rate 1e+30 is probably too large" in out
     assert re.search(r"at epoch \d, batch \d", out)
+    assert "grad_clip" in out  # the message says what else to try
 
 
 class StopAfter(nn.Module):
@@ -170,7 +171,8 @@ def test_out_of_memory_is_caught_with_advice(capsys):
 
 
 def test_other_errors_propagate_with_the_history_attached():
-    net = nn.Sequential(StopAfter(6, _raise(RuntimeError("boom"))), *small_net())
+    # calls: 2 checks before training, 4 batches + 1 test batch, then epoch 2's first
+    net = nn.Sequential(StopAfter(8, _raise(RuntimeError("boom"))), *small_net())
     with pytest.raises(RuntimeError, match="boom") as info:
         run(net, batches(4), batches(1), num_epochs=2)
     assert len(info.value.history) == 1
