@@ -371,3 +371,57 @@ def test_lazy_layers_get_shapes_and_min_size_leaves_them_lazy():
     summary = layer_summary(net, (1, 1, 28, 28))
     assert summary.rows[3].params == 6 * 12 * 12 * 10 + 10
     assert summary.total_params == count_params(net)
+
+
+# ------------------------------------------- nets whose forward is not one tensor
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.image, self.meta = nn.Linear(3, 4), nn.Linear(5, 4)
+
+    def forward(self, x, y):
+        return self.image(x) + self.meta(y)
+
+
+class DictInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, batch):
+        return self.fc(batch["image"])
+
+
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")  # torch, on batch["image"]
+@pytest.mark.parametrize("net", [TwoInputs(), DictInput()], ids=["two", "dict"])
+def test_forward_that_is_not_one_tensor_says_how_to_pass_an_example(net):
+    with pytest.raises(TypeError) as info:
+        layer_summary(net, (2, 3))
+    message = str(info.value)
+    assert "feeds one zero tensor of shape (2, 3)" in message
+    assert "example_input=(x, y)" in message and "example_input={'image': x}" in message
+    assert info.value.__cause__ is not None  # PyTorch's own error stays attached
+
+
+def test_example_input_as_arguments_or_dict():
+    two = layer_summary(TwoInputs(), example_input=(torch.ones(2, 3), torch.ones(2, 5)))
+    assert [row.name for row in two.rows] == ["image", "meta"]
+    assert two.total_params == 16 + 24 and two.output_shape == (2, 4)
+    assert str(two).startswith("Input shape: [(2, 3), (2, 5)]\n")
+    one = layer_summary(DictInput(), example_input={"image": torch.ones(2, 3)})
+    assert str(one).startswith("Input shape: {'image': (2, 3)}\n")
+    assert one.total_flops == 2 * 2 * 3 * 4
+    # a single tensor as the example is the same as its shape
+    same = layer_summary(lenet(), example_input=torch.rand(1, 1, 28, 28))
+    assert str(same) == str(layer_summary(lenet(), (1, 1, 28, 28)))
+    with pytest.raises(ShapeError, match="expects 1 input channel, got 3"):
+        layer_summary(lenet(), example_input=torch.rand(1, 3, 28, 28))
+
+
+def test_input_shape_and_example_input_exclude_each_other():
+    with pytest.raises(ValueError, match="pass input_shape or example_input, not both"):
+        layer_summary(lenet(), (1, 1, 28, 28), example_input=torch.zeros(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="pass input_shape, e.g."):
+        layer_summary(lenet())
