@@ -90,6 +90,7 @@ def test_check_mode_reports_drift(tmp_path):
 @pytest.fixture
 def fixture_package(tmp_path, monkeypatch):
     """The fixture notebooks exported into an importable package ``fixture_models``."""
+    import d2lcnn.models  # noqa: F401  (the chapters register before the dict is emptied)
     from d2lcnn import registry
 
     monkeypatch.setattr(registry, "_MODELS", {})  # keep fixture models out of the registry
@@ -145,6 +146,28 @@ def test_fixture_export_imports_and_registers(fixture_package):
     net = get_model("export_fixture_tinynet", num_classes=3)
     assert isinstance(net, package.export_fixture.TinyNet)
     assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_every_module_imports_the_known_names_alike():
+    known = set(export_tool.KNOWN_IMPORTS.values())
+    for path in sorted((ROOT / "d2lcnn/models").glob("*.py")):
+        for line in path.read_text().splitlines():
+            bound = line.split()[-1] if line else ""  # the name the import binds
+            if line.startswith(("import ", "from ")) and bound in export_tool.KNOWN_IMPORTS:
+                assert line in known, f"{path.name}: {line!r}"
+
+
+def test_header_replaces_a_cells_own_import_of_a_known_name(tmp_path):
+    write_notebook(
+        tmp_path / "01_a.ipynb",
+        "#@save\nfrom d2lcnn import register_model\nimport torch.nn as nn\n\n\n"
+        '@register_model("a")\ndef a():\n    return nn.ReLU()',
+    )
+    text = export_tool.export(tmp_path)["a.py"]
+    assert "\nfrom torch import nn\n\nfrom d2lcnn.registry import register_model\n" in text
+    assert "from d2lcnn import register_model" not in text and "import torch\n" not in text
+    assert text.endswith('__all__ = ["a"]\n\n\n@register_model("a")\ndef a():\n'
+                         "    return nn.ReLU()\n")  # fmt: skip
 
 
 def test_export_is_deterministic():

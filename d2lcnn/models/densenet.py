@@ -7,7 +7,7 @@ Edit the notebook, then run `python tools/export.py`.
 import torch
 from torch import nn
 
-from d2lcnn import register_model
+from d2lcnn.registry import register_model
 
 __all__ = [
     "conv_block",

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lcnn import register_model
+from d2lcnn.registry import register_model
 
 __all__ = ["Residual", "resnet_block", "RESNET18", "ResNet", "resnet18"]
 
