@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test lint unit nbval bench bench-accuracy export clean
+.PHONY: lab test lint unit nbval bench bench-accuracy export book clean
 
 # Re-install when pyproject.toml changes; one stamp per set of extras.
 # The first install (no torch in the venv yet) is the big one: say what comes and how
@@ -38,7 +38,7 @@ lab: $(VENV)/.installed-lab+test
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check d2lcnn tests tools benchmarks
+	$(BIN)/ruff check d2lcnn tests tools benchmarks docs
 
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests --doctest-modules d2lcnn
@@ -47,8 +47,9 @@ unit: $(VENV)/.installed-test
 nbval: $(VENV)/.installed-test
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval notebooks/
 
-# make test also proves make lab starts (tests/test_lab.py), so it installs JupyterLab first
-test: $(VENV)/.installed-lab+test lint unit nbval
+# make test also proves that make lab starts (tests/test_lab.py) and that make book builds
+# (tests/test_book_site.py), so it installs their extras first
+test: $(VENV)/.installed-book+lab+test lint unit nbval
 
 export: $(VENV)/.installed-test
 	$(BIN)/python tools/export.py
@@ -59,5 +60,15 @@ bench: $(VENV)/.installed-bench+test
 bench-accuracy: $(VENV)/.installed-bench+test
 	$(BIN)/python benchmarks/run.py --accuracy
 
+# make book: a static site of the chapters with their committed outputs (nothing is run).
+# Sphinx needs its sources in one folder: stage index.md and the notebooks there, keeping
+# their times so a rebuild redoes only changed chapters; the configuration stays in docs/book.
+BOOK ?= docs/book/_build
+book: $(VENV)/.installed-book+test
+	@mkdir -p $(BOOK)/src && rm -f $(BOOK)/src/*.ipynb
+	cp -p docs/book/index.md notebooks/*.ipynb $(BOOK)/src/
+	$(BIN)/sphinx-build -q -b html -c docs/book $(BOOK)/src $(BOOK)/html
+	@echo "make book: open $(BOOK)/html/index.html"
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache docs/book/_build
