@@ -21,6 +21,7 @@ def _draw_run(ax_loss, ax_acc, run, newest: bool) -> None:
         # a one-point series (a one-epoch run's test acc) is invisible as a line
         marker = "o" if len(xs) == 1 else None
         ax.plot(xs, ys, style, color=color, alpha=alpha, lw=width, marker=marker,
+                clip_on=marker is None,  # a marker on the last epoch sits on the edge
                 label=name if newest else None)
         if not newest and name == "test acc" and xs:
             ax.annotate(f"#{run.number}", (xs[-1], ys[-1]), fontsize=7, alpha=0.6)

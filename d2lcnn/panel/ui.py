@@ -228,6 +228,7 @@ class TrainingPanel:
             self._update_info()
         if event == "end":
             self._redraw(force=True)
+        if event in ("end", "info"):  # a run or a timing ended: the saved copy follows
             self._update_snapshot()
 
     def _update_info(self) -> None:

@@ -209,4 +209,5 @@ def snapshot_html(title: str, *, controls: str, info: str, status: str,
     parts = [f"<b>{html.escape(title)}</b>", note, controls, info, status, error,
              image, table]
     body = "".join(f"<div>{part}</div>" for part in parts if part)
-    return f"<div class='d2lcnn-panel-snapshot'>{body}</div>"
+    return (f"<div class='d2lcnn-panel-snapshot' style='display:inline-block'>{body}"
+            "</div>")
