@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test lint unit nbval bench bench-accuracy export book clean
+.PHONY: lab test lint unit nbval bench bench-accuracy export book book-screenshot clean
 
 # Re-install when pyproject.toml changes; one stamp per set of extras.
 # The first install (no torch in the venv yet) is the big one: say what comes and how
@@ -69,6 +69,14 @@ book: $(VENV)/.installed-book+test
 	cp -p docs/book/index.md notebooks/*.ipynb $(BOOK)/src/
 	$(BIN)/sphinx-build -q -b html -c docs/book $(BOOK)/src $(BOOK)/html
 	@echo "make book: open $(BOOK)/html/index.html"
+
+# docs/book.png, the README's picture of a chapter page: needs Debian's chromium and a CJK
+# font, installed here when missing (apt-get, as root)
+book-screenshot: book
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -q "Noto Sans CJK" || \
+	  { echo "make book-screenshot: installing chromium and fonts-noto-cjk with apt-get"; \
+	    apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
+	$(BIN)/python tools/screenshot_book.py --site $(BOOK)/html --out docs/book.png --size 1280x2100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache docs/book/_build
