@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+import d2lcnn
 from d2lcnn.summary import (
     LayerSummary,
     ShapeError,
@@ -35,20 +36,7 @@ def lenet():
 
 
 def alexnet():
-    return nn.Sequential(
-        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Flatten(),
-        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 10),
-    )  # fmt: skip
+    return d2lcnn.get_model("alexnet")  # the chapter's own net, Linear(6400) at 224
 
 
 def vgg_block(num_convs, in_channels, out_channels):
@@ -282,10 +270,10 @@ def test_alexnet_too_small_names_pooling_layer_and_minimum():
     error = info.value
     assert isinstance(error, ValueError)
     message = str(error)
-    assert "'12' (MaxPool2d)" in message
+    assert "'features.12' (MaxPool2d)" in message
     assert "(1, 256, 2, 2)" in message
     assert "65x65" in message and "64x64" in message
-    assert (error.layer, error.layer_type, error.min_size) == ("12", "MaxPool2d", 65)
+    assert (error.layer, error.layer_type, error.min_size) == ("features.12", "MaxPool2d", 65)
 
 
 def test_wrong_channel_count():
@@ -299,7 +287,7 @@ def test_flatten_size_mismatch_says_which_size_fits():
     with pytest.raises(ShapeError) as info:
         layer_summary(alexnet(), (1, 1, 96, 96))
     message = str(info.value)
-    assert "'14' (Linear) expects 6400 input features, got 256" in message
+    assert "'classifier.0' (Linear) expects 6400 input features, got 256" in message
     assert "193x193 to 224x224" in message
 
     with pytest.raises(ShapeError, match="expects 400 input features, got 576"):
@@ -335,7 +323,7 @@ def test_errors_that_are_not_about_shapes_pass_through():
     ("build", "conv_part", "expected"),
     [
         (lenet, lambda net: net[:6], 12),  # (s // 2 - 4) // 2 >= 1
-        (alexnet, lambda net: net[:13], 65),  # Linear(6400) is not part of the search
+        (alexnet, lambda net: net.features, 65),  # Linear(6400) is not part of the search
         (vgg11_features, lambda net: net, 32),  # five 2x2 poolings
         (nin, lambda net: net, 67),
         (resnet_ish, lambda net: net, 11),  # unpadded 7x7/2 stem, then 3x3/2 pooling
