@@ -134,7 +134,7 @@ class FashionMNISTBatches:
                  resize: int | tuple[int, int] | None = None, shuffle: bool = False,
                  seed: int | None = None, device: torch.device | str | None = None,
                  source: str = "memory", split: str = "train",
-                 _generator: torch.Generator | None = None):
+                 data_split: str = "", _generator: torch.Generator | None = None):
         if images.dtype != torch.uint8 or images.dim() != 3:
             raise ValueError(f"images must be a (N, H, W) uint8 tensor, got "
                              f"{images.dtype} {tuple(images.shape)}")
@@ -143,6 +143,7 @@ class FashionMNISTBatches:
         self.batch_size = _positive_int("batch_size", batch_size)
         self.resize = _resize_pair(resize)
         self.shuffle, self.source, self.split = shuffle, source, split
+        self.data_split = data_split  # how the data set's train/test were chosen
         self.device = torch.device(device) if device is not None else images.device
         self.images = images.to(self.device)  # moved once; batches are cut there
         self.labels = labels.to(self.device, torch.int64)
@@ -218,7 +219,8 @@ class FashionMNISTBatches:
             self._moved[device] = FashionMNISTBatches(
                 self.images, self.labels, self.batch_size, resize=self.resize,
                 shuffle=self.shuffle, device=device, source=self.source,
-                split=self.split, _generator=self._generator)
+                split=self.split, data_split=self.data_split,
+                _generator=self._generator)
         return self._moved[device]
 
     def __repr__(self) -> str:
@@ -305,7 +307,8 @@ def load_data_fashion_mnist(
     if verbose and (subset or test_subset):
         print(f"Fashion-MNIST: using {len(train[1]):,} train + {len(test[1]):,} test "
               f"examples (class-balanced subset, seed {SUBSET_SEED})")
-    common = dict(resize=resize, device=device, source=arrays.source)
+    common = dict(resize=resize, device=device, source=arrays.source,
+                  data_split=arrays.split)
     train_iter = FashionMNISTBatches(*map(torch.from_numpy, train), batch_size,
                                      shuffle=True, seed=seed, split="train", **common)
     test_iter = FashionMNISTBatches(*map(torch.from_numpy, test), batch_size,
@@ -314,27 +317,31 @@ def load_data_fashion_mnist(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m d2lcnn.data download [--root DIR] [--source S]``."""
+    """``python -m d2lcnn.data download [--root DIR] [--source S] [--kaggle-glob P]``."""
     parser = argparse.ArgumentParser(
         prog="python -m d2lcnn.data",
         description="Fetch Fashion-MNIST into the data root.")
     parser.add_argument("command", choices=["download"])
     parser.add_argument("--root", help="data folder (default: $D2LCNN_DATA or "
                         f"{sources.default_root()})")
-    parser.add_argument("--source", default="auto", choices=sources.SOURCES[:-1],
+    parser.add_argument("--source", default="auto", choices=sources.SOURCES[1:-1],
                         help="force one source (default: try them in order)")
+    parser.add_argument("--kaggle-glob", default=sources.KAGGLE_GLOB,
+                        help="where to look for fashion-mnist_train.csv")
     args = parser.parse_args(argv)
-    root = sources.resolve_root(args.root)
+    options = sources.SourceOptions(kaggle_glob=args.kaggle_glob)
     try:
-        arrays = sources.load_arrays(root, args.source, mini_in_smoke=False)
-    except (RuntimeError, PermissionError) as err:
+        root = sources.resolve_root(args.root)
+        arrays = sources.load_arrays(root, args.source, options=options,
+                                     mini_in_smoke=False)
+    except (RuntimeError, OSError, ValueError) as err:
         print(f"error: {err}")
         return 1
     if arrays.source == "mini":
         print("error: no source of the full set worked (see the lines above)")
         return 1
-    print(f"done: the full set is in {sources.raw_dir(root)}; "
-          "load_data_fashion_mnist() will find it there")
+    print("done: load_data_fashion_mnist() will find the set under "
+          f"{root} ({arrays.describe()})")
     return 0
 
 

@@ -221,12 +221,14 @@ def test_download_command_reports_what_it_did(tmp_path, monkeypatch, capsys):
         rows = np.column_stack([labels[:n], images[:n].reshape(n, -1)])
         np.savetxt(folder / f"fashion-mnist_{split}.csv", rows, fmt="%d", delimiter=",",
                    header=header, comments="")
-    monkeypatch.setattr(sources, "KAGGLE_GLOB", str(folder / "fashion-mnist_train.csv"))
+    monkeypatch.setenv("D2LCNN_SOURCES", "local,kaggle")
     monkeypatch.setenv("D2LCNN_PROFILE", "smoke")  # the command ignores the profile
-    assert data.main(["download", "--root", str(tmp_path / "root")]) == 0
+    assert data.main(["download", "--root", str(tmp_path / "root"), "--kaggle-glob",
+                      str(folder / "fashion-mnist_train.csv")]) == 0
     out = capsys.readouterr().out
     assert "20 train + 10 test images from Kaggle CSV" in out and "done:" in out
-    assert (sources.raw_dir(tmp_path / "root") / "train-images-idx3-ubyte.gz").exists()
+    copy = sources.own_dir(tmp_path / "root", "kaggle")
+    assert (copy / "train-images-idx3-ubyte.gz").exists()
 
 
 def test_download_command_fails_clearly_when_nothing_works(tmp_path, capsys):
