@@ -51,8 +51,10 @@ class Trainer(HyperParameters):
     """Train a d2l 1.0 ``Module`` on a ``DataModule`` (d2l 1.0's ``Trainer``).
 
     ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)`` as in d2l; keyword-only
-    extras: ``stop`` (a ``threading.Event`` or callable checked between batches) and
-    ``verbose`` (print the device notice and how an early stop ended).
+    extras: ``stop`` (a ``threading.Event`` or callable checked between batches),
+    ``history`` (the History to write into, so renderers can subscribe before ``fit``;
+    default a new one, ``trainer.history``) and ``verbose`` (print the device notice
+    and how an early stop ended).
 
     Example:
         >>> trainer = Trainer(max_epochs=2)
@@ -61,8 +63,8 @@ class Trainer(HyperParameters):
     """
 
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val=0, *,
-                 stop=None, verbose: bool = True):
-        self.save_hyperparameters(ignore=["stop", "verbose"])
+                 stop=None, history: History | None = None, verbose: bool = True):
+        self.save_hyperparameters(ignore=["stop", "history", "verbose"])
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) \
                 or max_epochs < 1:
             raise ValueError(f"max_epochs must be a positive integer, got "
@@ -72,7 +74,8 @@ class Trainer(HyperParameters):
                              f"off), got {gradient_clip_val!r}")
         self.stop, self.verbose = stop, verbose
         self.gpus = _pick_gpus(num_gpus, verbose)
-        self.history: History | None = None
+        self.history = history if history is not None else History(
+            device=str(self.device))
 
     @property
     def device(self) -> torch.device:
@@ -118,7 +121,7 @@ class Trainer(HyperParameters):
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
         self.epoch = self.train_batch_idx = self.val_batch_idx = 0
-        history = self.history = History(device=str(self.device))
+        history = self.history
         history.start(max_epochs=self.max_epochs, lr=getattr(model, "lr", None),
                       batch_size=getattr(self.train_dataloader, "batch_size", None),
                       resize=getattr(self.train_dataloader, "resize", None),

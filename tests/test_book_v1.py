@@ -1,0 +1,202 @@
+"""The d2l 1.0 style: Classifier, FashionMNIST, Trainer ... with ``import d2lcnn as d2l``.
+
+Cells written for these tests in the style of the current English book's CNN
+chapters; the mini data set stands in for Fashion-MNIST.
+"""
+
+import threading
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+import d2lcnn as d2l
+from d2lcnn.history import History
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def mini_data(isolated_data, monkeypatch):
+    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")  # source "auto" -> the mini set
+
+
+class SmallCNN(d2l.Classifier):
+    def __init__(self, lr=0.1, num_classes=10):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(
+            nn.LazyConv2d(6, kernel_size=5, padding=2), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            nn.LazyConv2d(16, kernel_size=5), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
+            nn.LazyLinear(84), nn.ReLU(), nn.LazyLinear(num_classes))
+
+
+def fit(model, data, **trainer_options):
+    trainer = d2l.Trainer(max_epochs=trainer_options.pop("max_epochs", 1),
+                          **trainer_options)
+    model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
+    return trainer, trainer.fit(model, data)
+
+
+def test_a_lazy_classifier_learns_with_trainer_and_plots_like_d2l(mini_data, capsys):
+    torch.manual_seed(0)
+    data = d2l.FashionMNIST(batch_size=64, subset=3000, test_subset=500)
+    model = SmallCNN(lr=0.3)
+    trainer, history = fit(model, data)
+    assert history is trainer.history and isinstance(history, History)
+    assert history.status == "completed" and len(history) == 1
+    assert history.test_acc[-1] > 0.4  # chance is 0.1
+    # d2l plots train_loss twice per epoch and val_loss/val_acc once
+    board = model.board
+    assert list(board.data) == ["train_loss", "val_loss", "val_acc"]
+    assert [len(points) for points in board.data.values()] == [2, 1, 1]
+    first, second = board.data["train_loss"]
+    assert second.y < first.y and first.x < 0.5 < second.x < 1
+    assert board.data["val_acc"][0] == (1, pytest.approx(history.test_acc[-1]))
+    assert board.xlim == [0, 1] and board.xlabel == "epoch"
+    assert history.points["train loss"][1] == [first.y, second.y]
+    assert history.points["val loss"][0] == [1.0]
+    assert 0.1 < history.train_acc[-1] < 1 and history.examples_per_sec[-1] > 0
+    out = capsys.readouterr().out
+    assert "val_acc" in out.splitlines()[-2]  # the console board's row for epoch 1
+
+
+def test_one_batch_per_epoch_still_plots(mini_data):
+    data = d2l.FashionMNIST(batch_size=256, subset=200, test_subset=50)
+    model = SmallCNN()
+    trainer, history = fit(model, data, max_epochs=2)
+    assert trainer.num_train_batches == 1 and len(history) == 2
+    assert len(model.board.data["train_loss"]) == 2  # d2l's every_n would be 0
+
+
+def test_subscribers_see_points_epochs_and_the_end(mini_data):
+    events = []
+    history = History()
+    history.subscribe(lambda event, h: events.append(event))
+    data = d2l.FashionMNIST(batch_size=512, subset=1024, test_subset=100)
+    trainer = d2l.Trainer(max_epochs=1, history=history)
+    assert trainer.fit(SmallCNN(), data) is history
+    assert events.count("epoch") == 1 and events[-1] == "end"
+    assert events.count("point") == 3  # two train_loss points, one val_loss
+
+
+def test_stop_keeps_the_model_and_the_finished_epochs(mini_data, capsys):
+    data = d2l.FashionMNIST(batch_size=256, subset=1024, test_subset=100)
+    stop = threading.Event()
+    model = SmallCNN()
+    trainer = d2l.Trainer(max_epochs=3, stop=lambda: stop.is_set())
+
+    @d2l.add_to_class(SmallCNN)
+    def training_step(self, batch):
+        if self.trainer.train_batch_idx == 6:  # the 3rd batch of epoch 2
+            stop.set()
+        return d2l.Classifier.training_step(self, batch)
+
+    try:
+        history = trainer.fit(model, data)
+    finally:
+        del SmallCNN.training_step
+    assert history.status == "stopped" and len(history) == 1
+    assert "epoch 2" in history.message and "kept" in capsys.readouterr().out
+    assert trainer.train_batch_idx == 7  # the batch that set it finished
+
+
+def test_a_nan_loss_ends_the_run_as_diverged(mini_data):
+    class Broken(SmallCNN):
+        def loss(self, Y_hat, Y, averaged=True):
+            return super().loss(Y_hat, Y) * float("nan")
+
+    data = d2l.FashionMNIST(batch_size=256, subset=512, test_subset=100)
+    trainer, history = fit(Broken(), data, max_epochs=2, verbose=False)
+    assert history.status == "diverged" and "learning rate" in history.message
+    assert trainer.train_batch_idx == 0
+
+
+def test_errors_that_escape_carry_the_history(mini_data):
+    class Wrong(d2l.Classifier):
+        def __init__(self):
+            super().__init__()
+            self.lr = 0.1
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(10, 10))
+
+    data = d2l.FashionMNIST(batch_size=256, subset=256, test_subset=100)
+    with pytest.raises(RuntimeError) as caught:
+        d2l.Trainer(max_epochs=1).fit(Wrong(), data)
+    assert caught.value.history.status == "failed"
+
+
+def test_trainer_says_when_the_gpu_it_was_asked_for_is_missing(capsys):
+    if torch.cuda.is_available() or d2l.try_gpu().type == "mps":
+        pytest.skip("this machine has a GPU")
+    trainer = d2l.Trainer(max_epochs=1, num_gpus=1)
+    assert trainer.gpus == [] and trainer.device == d2l.cpu()
+    assert "0 found: training on the CPU" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="max_epochs must be a positive integer"):
+        d2l.Trainer(max_epochs=0)
+    with pytest.raises(ValueError, match="num_gpus must be an integer >= 0"):
+        d2l.Trainer(max_epochs=1, num_gpus=-1)
+
+
+def test_layer_summary_prints_d2ls_lines(capsys):
+    d2l.LeNet().layer_summary((1, 1, 28, 28))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Conv2d output shape:\t torch.Size([1, 6, 28, 28])"
+    assert lines[5] == "AvgPool2d output shape:\t torch.Size([1, 16, 5, 5])"
+    assert lines[-1] == "Linear output shape:\t torch.Size([1, 10])"
+    assert len(lines) == 12
+
+
+def test_apply_init_with_init_cnn_gives_xavier_weights():
+    torch.manual_seed(0)
+    model = d2l.LeNet()
+    model.apply_init([torch.zeros(2, 1, 28, 28)], d2l.init_cnn)
+    linear = model.net[7]  # 400 -> 120
+    assert type(linear) is nn.Linear
+    bound = (6 / (400 + 120)) ** 0.5  # PyTorch's default would stay below 0.05
+    assert 0.8 * bound < linear.weight.abs().max() <= bound
+
+
+def test_fashion_mnist_module_and_visualize(mini_data):
+    data = d2l.FashionMNIST(batch_size=32, resize=(32, 32))
+    X, y = next(iter(data.val_dataloader()))
+    assert X.shape == (32, 1, 32, 32) and y.dtype == torch.int64
+    assert len(data.train) == 6000 and data.val[0][0].shape == (1, 32, 32)
+    assert data.text_labels([0, 9]) == ["t-shirt", "ankle boot"]
+    data.batch_size = 8  # d2l builds its loaders on request, so this takes effect
+    assert next(iter(data.train_dataloader()))[0].shape[0] == 8
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    data.visualize((X, y))
+    titles = [ax.get_title() for ax in plt.gcf().axes]
+    assert titles == data.text_labels(y[:8])
+    plt.close("all")
+
+
+def test_hyperparameters_and_add_to_class():
+    class A(d2l.HyperParameters):
+        def __init__(self, a, b, c=3, _private=None):
+            self.save_hyperparameters(ignore=["c"])
+
+    a = A(1, 2)
+    assert (a.a, a.b, a.hparams) == (1, 2, {"a": 1, "b": 2})
+
+    @d2l.add_to_class(A)
+    def total(self):
+        return self.a + self.b
+
+    assert a.total() == 3
+
+
+def test_progress_board_averages_every_n_points_and_keeps_tensors_lazy():
+    board = d2l.ProgressBoard(display=False)
+    seen = []
+    board.on_point = lambda label, x, y: seen.append((label, x, y))
+    for i in range(6):
+        board.draw(i, torch.tensor(float(i)), "loss", every_n=3)
+    assert [tuple(p) for p in board.data["loss"]] == [(1.0, 1.0), (4.0, 4.0)]
+    assert seen == [("loss", 1.0, 1.0), ("loss", 4.0, 4.0)]
+    assert isinstance(board.data["loss"][0].y, float)
