@@ -17,7 +17,7 @@ $(VENV)/.installed-%: pyproject.toml
 	  q=--quiet; \
 	else \
 	  echo "make: first install into $(VENV): d2lcnn[$(extras)] with PyTorch, torchvision,"; \
-	  echo "  matplotlib, ipywidgets$(if $(findstring lab,$*), and JupyterLab)$(if $(findstring book,$*), and Sphinx)."; \
+	  echo "  matplotlib, ipywidgets$(if $(findstring lab,$*),$(comma) JupyterLab)$(if $(findstring book,$*),$(comma) Sphinx)."; \
 	  echo "  On Linux the default PyTorch wheel bundles CUDA: about 3 GB to download and"; \
 	  echo "  5.8 GB in $(VENV), several minutes. CPU-only instead: see README, Install."; \
 	  q=; \
