@@ -82,12 +82,19 @@ class PanelController:
     ``EVENTS``; they read the new state from the controller.
 
     Example:
-        >>> from types import SimpleNamespace
         >>> from torch import nn
+        >>> from d2lcnn.panel.settings import make_settings
         >>> make_net = lambda s: nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        >>> c = PanelController(make_net, dict(lr=0.1, num_epochs=1, batch_size=8))
-        >>> c.check(SimpleNamespace(resize=28)), c.runs, c.status
-        ('', [], ('Ready: change the settings, then press Train.', 'info'))
+        >>> batches = [(torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,)))] * 2
+        >>> c = PanelController(make_net, dict(lr=0.1, num_epochs=1, batch_size=8),
+        ...                     load_data=lambda *a, **kw: (batches, batches),
+        ...                     device="cpu", background=False)
+        >>> settings = make_settings(c.defaults)
+        >>> c.check(settings), c.status[0]
+        ('', 'Ready: change the settings, then press Train.')
+        >>> run = c.train(settings)  # background=False: returns when it has ended
+        >>> run.status, len(run.history), c.status[0].startswith("Run #1 completed")
+        ('completed', 1, True)
     """
 
     def __init__(self, make_net, defaults, *, knobs=None, channels: int = 1,
@@ -187,7 +194,8 @@ class PanelController:
         if problem:
             self.set_status(f"Not started: {problem}", "refused")
             return None
-        run = PanelRun(len(self.runs) + 1, dict(vars(settings)))
+        run = PanelRun(len(self.runs) + 1, dict(vars(settings)),
+                       History(device=str(self.device)))
         self.runs.append(run)
         self.failure = None  # the older failure stays in its run and in last_error
         self._emit("error")

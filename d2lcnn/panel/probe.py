@@ -43,6 +43,8 @@ class NetProbe:
         '7.85K parameters · 15.7K FLOPs per image'
         >>> probe.problem(SimpleNamespace(resize=20))[:32]
         'resolution 20x20 does not fit th'
+        >>> probe.build(SimpleNamespace(resize=28))[0][1].weight.device.type
+        'meta'
     """
 
     def __init__(self, make_net, channels: int = 1, knob_names=()):

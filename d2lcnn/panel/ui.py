@@ -59,8 +59,10 @@ class TrainingPanel:
         >>> panel = TrainingPanel(
         ...     lambda s: nn.Sequential(nn.Flatten(), nn.LazyLinear(10)),
         ...     defaults=dict(lr=0.1, num_epochs=2, batch_size=64))
-        >>> panel.num_epochs.value, panel.runs
-        (2, [])
+        >>> panel.num_epochs.value, panel.runs, panel.settings().lr
+        (2, [], 0.1)
+        >>> "data:image/png;base64," in panel.snapshot_html()  # the static copy
+        True
     """
 
     def __init__(self, make_net, *, defaults, knobs: dict | None = None,
