@@ -7,17 +7,19 @@ run code.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .train import History
+from .history import History
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 FORMAT = "d2lcnn-checkpoint-1"
+FIELDS = {"format", "architecture", "model", "optimizer", "history", "settings"}
 
 
 def _architecture(net: nn.Module) -> dict:
@@ -62,9 +64,21 @@ def save_checkpoint(path, net: nn.Module, optimizer=None, history: History | Non
     try:
         torch.save(state, tmp)
         tmp.replace(path)
+    except (OSError, RuntimeError) as error:
+        raise _save_error(path, error) from error
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _save_error(path: Path, error: BaseException) -> OSError:
+    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error)
+    if full:
+        return OSError(errno.ENOSPC, f"no space left on the disk to save {path}; "
+                       f"{kept}; free some space or save to another folder")
+    return OSError(getattr(error, "errno", None) or errno.EIO,
+                   f"could not save {path} ({error}); {kept}")
 
 
 def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu") -> dict:
@@ -83,6 +97,30 @@ def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; check the path or save one first")
+    state = _read(path, map_location)
+    # everything is checked before any weight is replaced
+    unknown, missing = sorted(set(state) - FIELDS), sorted(FIELDS - set(state))
+    if unknown or missing:
+        raise ValueError(f"{path} is a d2lcnn checkpoint with unexpected fields "
+                         f"(unknown {unknown}, missing {missing}); it was written by "
+                         "another version of d2lcnn: load it with that version")
+    saved, ours = state["architecture"], _architecture(net)
+    if saved != ours:
+        raise ValueError(_architecture_mismatch(path, saved, ours))
+    history = state["history"]
+    history = History.from_dict(history) if history is not None else None
+    net.load_state_dict(state["model"])
+    if optimizer is not None and state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return {"history": history, "settings": state["settings"]}
+
+
+def _read(path: Path, map_location) -> dict:
+    if map_location is not None and not callable(map_location) \
+            and not isinstance(map_location, dict):
+        from .preflight import check_device
+
+        check_device(map_location)  # "cuda" without a GPU: say so, not "corrupt file"
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
@@ -92,17 +130,7 @@ def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu")
         ) from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a d2lcnn checkpoint (no {FORMAT!r} marker)")
-    saved, ours = state["architecture"], _architecture(net)
-    if saved != ours:
-        raise ValueError(_architecture_mismatch(path, saved, ours))
-    net.load_state_dict(state["model"])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    history = state["history"]
-    return {
-        "history": History.from_dict(history) if history is not None else None,
-        "settings": state["settings"],
-    }
+    return state
 
 
 def _architecture_mismatch(path: Path, saved: dict, ours: dict) -> str:

@@ -157,6 +157,21 @@ def _smallest_workable(net, resize: int) -> int:
     return max(resize, min_input_size(net, include_linear=True))
 
 
+def _check_output(parser, out: Path, name: str) -> None:
+    """Fail before training, not after it, when the record cannot be written."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        parser.error(f"--name must be a plain file name such as 'alexnet-run2', got "
+                     f"{name!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".{name}.write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        parser.error(f"cannot write results to {out} ({err.strerror or err}); pass "
+                     "--out with a writable folder")
+
+
 def train_command(args, parser: argparse.ArgumentParser) -> int:
     names = list_models()
     if args.model not in names:
@@ -175,6 +190,10 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
         settings["resize"] = _smallest_workable(net, settings["resize"])
     _check_resize(parser, net, settings["resize"])
     device = torch.device(args.device) if args.device else try_gpu()
+    name = args.name or args.model
+    keep = profile != "smoke" or args.out is not None
+    if keep:
+        _check_output(parser, args.out or results_dir(), name)
     print(f"profile: {profile}; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + f"; precision={args.precision}, channels_last={args.channels_last}"
           + (", compiled" if args.compile else ""))
@@ -185,10 +204,13 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
         root=args.data_root, subset=settings["subset"],
         test_subset=settings["test_subset"],
         source="mini" if profile == "smoke" else "auto", seed=args.seed)
-    epochs = settings["epochs"]
-    animator = Animator(xlabel="epoch", xlim=[1, epochs] if epochs > 1 else [0, 1],
-                        legend=["train loss", "train acc", "test acc"],
-                        title=args.name or args.model)
+    if profile != "smoke" and train_iter.source == "mini":
+        print(f"error: the {profile} profile trains on the full set, but only the "
+              "bundled mini set was found (see the lines above); run python -m "
+              "d2lcnn.data download, or pass --profile smoke")
+        return 2
+    animator = Animator(xlabel="epoch", xlim=[0, settings["epochs"]],
+                        legend=["train loss", "train acc", "test acc"], title=name)
     model = torch.compile(net) if args.compile else net
     history = train_ch6(model, train_iter, test_iter, settings["epochs"],
                         settings["lr"], device, animator=animator,
@@ -198,7 +220,6 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
                             test_subset=settings["test_subset"],
                             compiled=args.compile, threads=torch.get_num_threads())
 
-    name = args.name or args.model
     if len(history):
         path = save_result(name, history, profile=profile, directory=args.out,
                            force=args.out is not None)

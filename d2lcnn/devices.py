@@ -14,6 +14,8 @@ __all__ = [
     "try_all_gpus",
     "get_dataloader_workers",
     "best_device",
+    "cpu_model",
+    "device_name",
     "keep_freed_memory",
 ]
 
@@ -70,6 +72,44 @@ def best_device() -> torch.device:
         True
     """
     return try_gpu(0)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s "Model name"), e.g. "AMD EPYC", with its
+    bf16 support, since that decides what ``precision="auto"`` picks.
+
+    Example:
+        >>> "cores" in cpu_model()
+        True
+    """
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    from .precision import resolve_precision
+
+    bf16 = "native bf16" if resolve_precision("auto", "cpu") == "bf16" else "no bf16"
+    return f"{name}, {os.cpu_count()} cores, {bf16}"
+
+
+def device_name(device) -> str:
+    """A GPU's name, or the CPU's model: what a result says it ran on.
+
+    Example:
+        >>> device_name("cpu") == cpu_model()
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
 
 
 def get_dataloader_workers() -> int:

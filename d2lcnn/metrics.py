@@ -102,14 +102,24 @@ def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
+    if y_hat.shape != y.shape:
+        # labels of shape (B, 1) against (B,) predictions would broadcast to B x B
+        if y.numel() != y_hat.numel():
+            raise ValueError(f"{y.numel()} labels (shape {tuple(y.shape)}) for "
+                             f"{y_hat.numel()} predictions: pass one label per example")
+        y = y.reshape(y_hat.shape)
     return (y_hat.type(y.dtype) == y).sum()
 
 
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Number of correct predictions, a count as in d2l (divide by ``len(y)`` for a ratio).
 
+    Labels of shape (B, 1) count as (B,), instead of broadcasting to B x B.
+
     Example:
         >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
+        1.0
+        >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([[1], [1]]))
         1.0
     """
     return float(correct_count(y_hat, y))

@@ -1,22 +1,23 @@
 """Recorded results: each chapter's run saved as JSON for the README and comparison chapter.
 
-A record holds the model name, the profile and device that produced it, the settings and
-the History. Smoke-profile runs (tests) are never recorded, so running the test suite
-cannot overwrite the results of a real run.
+A record holds the model name, the profile, device (GPU name or CPU model), data source
+and split, d2lcnn and torch versions, the settings and the History. Smoke-profile runs
+(tests) are never recorded, and no result of another profile is recorded from the mini
+set, so running the test suite cannot overwrite the results of a real run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 
 import torch
 
+from .devices import device_name
 from .files import atomic_write
+from .history import History
 from .profiles import profile_name
-from .train import History
 
 __all__ = ["results_dir", "save_result", "load_results"]
 
@@ -24,7 +25,8 @@ ENV_VAR = "D2LCNN_RESULTS"
 
 
 def results_dir() -> Path:
-    """Where results live: ``$D2LCNN_RESULTS``, else ``notebooks/results`` of this checkout.
+    """Where results live: ``$D2LCNN_RESULTS``, else ``results/`` in the working folder
+    (a chapter runs in ``notebooks/``, so its records go to ``notebooks/results``).
 
     Example:
         >>> results_dir().name
@@ -32,13 +34,7 @@ def results_dir() -> Path:
     """
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    return Path(__file__).resolve().parent.parent / "notebooks" / "results"
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    return Path("results")
 
 
 def save_result(name: str, history: History, *, profile: str | None = None,
@@ -57,13 +53,23 @@ def save_result(name: str, history: History, *, profile: str | None = None,
         return None
     if not len(history):
         raise ValueError(f"history for {name!r} has no finished epoch; nothing to record")
+    data = history.settings.get("data_source")
+    if data == "mini" and profile != "smoke" and not force:
+        raise ValueError(f"{name!r} was trained on the bundled mini set, so it is not a "
+                         f"{profile}-profile result; get the full set (python -m "
+                         "d2lcnn.data download) and train again")
     directory = Path(directory) if directory is not None else results_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    from . import __version__
+
     record = {
         "name": name,
         "profile": profile,
         "device": history.device,
-        "device_name": _device_name(history.device),
+        "device_name": device_name(history.device),
+        "data_source": data,
+        "data_split": history.settings.get("data_split"),
+        "d2lcnn": __version__,
         "torch": torch.__version__,
         "history": history.to_dict(),
     }

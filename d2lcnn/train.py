@@ -249,6 +249,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                   batch_size=getattr(train_iter, "batch_size", None),
                   resize=getattr(train_iter, "resize", None),
                   train_examples=getattr(train_iter, "num_examples", None),
+                  data_source=getattr(train_iter, "source", None),
+                  data_split=getattr(train_iter, "data_split", None),
                   precision=precision, channels_last=channels_last, grad_clip=grad_clip)
     detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
                               first_epoch=first, num_batches=len(train_iter))
