@@ -99,3 +99,45 @@ def test_pages_load_no_widget_scripts_from_a_cdn(site):
     for page_path in site.glob("[0-9]*.html"):
         page = page_path.read_text(encoding="utf-8")
         assert "html-manager" not in page and "require.min.js" not in page, page_path.name
+
+
+def _devtools():
+    """tools/screenshot_book.py's DevTools client (a maintainer tool, not a package)."""
+    spec = importlib.util.spec_from_file_location("screenshot_book",
+                                                  ROOT / "tools" / "screenshot_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DevTools
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="no chromium here (apt-get install chromium fonts-noto-cjk)")
+def test_pages_render_in_headless_chromium(site, tmp_path):
+    chrome = _devtools()(shutil.which("chromium"), str(tmp_path))
+    try:
+        target = chrome.send("Target.createTarget", url="about:blank")["targetId"]
+        session = chrome.send("Target.attachToTarget", targetId=target,
+                              flatten=True)["sessionId"]
+        chrome.send("Page.enable", session)
+        for path in NOTEBOOKS:
+            chrome.send("Page.navigate", session, url=(site / f"{path.stem}.html").as_uri())
+            chrome.wait_for("Page.loadEventFired")
+            # every local figure decodes (the badges are remote: offline they cannot)
+            broken = chrome.send("Runtime.evaluate", session, returnByValue=True, expression=(
+                "[...document.images].filter(i => i.src.startsWith('file:') &&"
+                " !(i.complete && i.naturalWidth > 0)).map(i => i.src)"))["result"]["value"]
+            assert broken == [], f"{path.stem}: images that do not load: {broken}"
+        # which font draws the glossary's Chinese terms: the one the site declares
+        if subprocess.run("fc-list | grep -q 'Noto Sans CJK'", shell=True).returncode:
+            pytest.skip("fonts-noto-cjk not installed: cannot check the CJK font")
+        chrome.send("Page.navigate", session, url=(site / "04_nin.html").as_uri())
+        chrome.wait_for("Page.loadEventFired")
+        chrome.send("DOM.enable", session)
+        chrome.send("CSS.enable", session)
+        root = chrome.send("DOM.getDocument", session)["root"]["nodeId"]
+        cell = chrome.send("DOM.querySelector", session, nodeId=root,
+                           selector="#glossary tbody tr td:nth-child(2)")["nodeId"]
+        fonts = chrome.send("CSS.getPlatformFontsForNode", session, nodeId=cell)["fonts"]
+        assert any(f["familyName"] == "Noto Sans CJK SC" for f in fonts), fonts
+    finally:
+        chrome.close()
