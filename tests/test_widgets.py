@@ -94,7 +94,8 @@ def test_constructing_and_displaying_trains_nothing(monkeypatch):
     assert raw and display_id is True
     view_ref = bundle["application/vnd.jupyter.widget-view+json"]
     assert view_ref["model_id"] == panel.widget.model_id
-    assert "Training panel" in bundle["text/html"] and "No runs yet" in bundle["text/html"]
+    page = bundle["text/html"]  # the static copy for readers without a kernel
+    assert "Training panel" in page and "No runs yet" in page
     assert bundle["text/plain"] == repr(panel) and len(repr(panel)) < 120
     assert loader.calls == [] and panel.runs == [] and not panel.busy
     assert set(built) == {"meta"}  # only shape probes: no weights, no training
@@ -170,7 +171,8 @@ def test_stop_during_a_run_ends_it_at_the_next_batch_and_keeps_it():
     assert run.status == "stopped"
     assert len(forward_calls) == stop_after  # no batch ran after the click
     assert len(run.history) == 1  # the one finished epoch is kept
-    assert "stopped" in panel.table.value and "panel.runs[0].history" in panel.status.value
+    assert "stopped" in panel.table.value
+    assert "panel.runs[0].history" in panel.status.value
     assert not panel.train_button.disabled and panel.stop_button.disabled
 
 
@@ -354,7 +356,9 @@ def test_numpy_scalars_are_accepted_as_python_numbers():
     defaults = dict(FAST, lr=np.float32(0.1), num_epochs=np.int64(2),
                     batch_size=np.int32(32), resize=np.int64(28), subset=np.int64(320))
     panel = TrainingPanel(small_cnn, defaults=defaults, batch_sizes=np.array([16, 32]),
+                          max_epochs=np.int64(5), max_resize=np.int64(40),
                           background=False, load_data=RecordingLoader())
+    assert (panel.num_epochs.max, panel.resize.max) == (5, 40)
     s = panel.settings()
     assert (s.lr, s.num_epochs, s.batch_size, s.resize) == (0.1, 2, 32, 28)
     assert type(s.subset) is int and type(s.num_epochs) is int
@@ -376,7 +380,8 @@ def test_earlier_runs_are_drawn_faded_behind_the_newest():
     assert "run #2: completed" in acc_ax.get_title()
     (_, only_newest) = draw_runs(runs, overlay=False).axes
     assert [line.get_alpha() for line in only_newest.lines] == [1.0, 1.0]
-    assert list(only_newest.lines[1].get_ydata()) == pytest.approx([0.8, 0.9])  # the History's
+    newest_acc = list(only_newest.lines[1].get_ydata())
+    assert newest_acc == pytest.approx([0.8, 0.9])  # read from the History
 
 
 def test_a_one_epoch_runs_test_accuracy_is_drawn_with_a_marker():

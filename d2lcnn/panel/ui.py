@@ -72,7 +72,7 @@ class TrainingPanel:
                  background: bool = True, min_interval: float = 0.5,
                  title: str = "Training panel"):
         self.controller = PanelController(
-            make_net, defaults, knobs=knobs, channels=channels, device=device,
+            make_net, defaults, knobs=knobs, channels=int(channels), device=device,
             load_data=load_data, background=background)
         self.title, self.min_interval = title, min_interval
         self._draw_lock = threading.Lock()
@@ -106,10 +106,10 @@ class TrainingPanel:
                                            description="batch size", style=STYLE)
         self.num_epochs = widgets.IntSlider(
             value=d["num_epochs"], min=1,
-            max=max_epochs or max(20, 2 * d["num_epochs"]),
+            max=int(max_epochs or max(20, 2 * d["num_epochs"])),  # np ints too
             description="epochs", style=STYLE)
         self.resize = widgets.IntSlider(value=d["resize"], min=1,
-                                        max=max(max_resize, d["resize"]),
+                                        max=max(int(max_resize), d["resize"]),
                                         description="resolution", style=STYLE)
         low, high = lr_slider_bounds(d["lr"], lr_range)
         self.lr = widgets.FloatLogSlider(
