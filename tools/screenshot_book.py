@@ -15,6 +15,7 @@ import argparse
 import base64
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -57,8 +58,11 @@ class DevTools:
         self._next_id = 0
         self._buffer = b""
 
-    def _read_message(self) -> dict:
+    def _read_message(self, timeout: float = 60) -> dict:
         while b"\0" not in self._buffer:
+            # bounded: a hung browser fails the caller instead of blocking it for ever
+            if not select.select([self._from_chrome], [], [], timeout)[0]:
+                raise RuntimeError(f"chromium sent nothing for {timeout:.0f} s")
             chunk = os.read(self._from_chrome, 1 << 16)
             if not chunk:
                 raise RuntimeError("chromium closed the DevTools pipe (did it start?)")
@@ -95,6 +99,8 @@ class DevTools:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
 
 
 def screenshot(url: str, out: Path, section: str, width: int, height: int) -> None:
