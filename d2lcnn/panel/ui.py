@@ -213,31 +213,31 @@ class TrainingPanel:
     # ------------------------------------------------------------ showing state
 
     def _on_event(self, event: str) -> None:
+        """Put what the controller says changed on screen (see ``EVENTS``)."""
         c = self.controller
         if event in ("status", "point", "end"):
             self.status.value = view.status_html(*c.status)
         if event == "error":
             self.error.value = view.error_html(*c.failure) if c.failure else ""
-        if event == "busy":
-            running = c.busy
-            self.train_button.disabled = self.measure_button.disabled = running
-            self.stop_button.disabled = not running
-        if event in ("runs", "end"):
+        elif event == "busy":
+            self.train_button.disabled = self.measure_button.disabled = c.busy
+            self.stop_button.disabled = not c.busy
+        elif event == "runs":
             self.table.value = view.runs_table_html(c.runs, list(self.knobs))
-        if event == "point":
-            self._redraw()
-        if event in ("end", "info"):
+        elif event == "point":
+            self._redraw()  # throttled
+        elif event in ("end", "info"):  # a run or a timing has ended
+            if event == "end":
+                self.table.value = view.runs_table_html(c.runs, list(self.knobs))
+                self._redraw(force=True)
             self._update_info()
-        if event == "end":
-            self._redraw(force=True)
-        if event in ("end", "info"):  # a run or a timing ended: the saved copy follows
-            self._update_snapshot()
+            self._update_snapshot()  # the saved notebook holds the newest state
 
     def _update_info(self) -> None:
         settings = self.settings()
         problem, details = self.controller.describe(settings)
         self.info.value = view.info_html(settings.resize, self.controller.channels,
-                                    problem, details)
+                                         problem, details)
 
     def _update_min_size(self) -> None:
         smallest = self.controller.probe.min_size(self.settings())
