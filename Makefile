@@ -19,7 +19,7 @@ $(VENV)/.installed-%: pyproject.toml
 	  echo "make: first install into $(VENV): d2lcnn[$(extras)] with PyTorch, torchvision,"; \
 	  echo "  matplotlib, ipywidgets$(if $(findstring lab,$*),$(comma) JupyterLab)$(if $(findstring book,$*),$(comma) Sphinx)."; \
 	  echo "  On Linux the default PyTorch wheel bundles CUDA: about 3 GB to download and"; \
-	  echo "  5.8 GB in $(VENV), several minutes. CPU-only instead: see README, Install."; \
+	  echo "  6 GB in $(VENV), several minutes. CPU-only instead: see README, Install."; \
 	  q=; \
 	fi; \
 	$(BIN)/python -m pip install $$q -e '.[$(extras)]'
