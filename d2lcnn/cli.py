@@ -157,11 +157,13 @@ def _smallest_workable(net, resize: int) -> int:
     return max(resize, min_input_size(net, include_linear=True))
 
 
-def _check_output(parser, out: Path, name: str) -> None:
+def _check_output(parser, out: Path | None, name: str) -> None:
     """Fail before training, not after it, when the record cannot be written."""
     if not name or Path(name).name != name or name in (".", ".."):
         parser.error(f"--name must be a plain file name such as 'alexnet-run2', got "
                      f"{name!r}")
+    if out is None:  # a smoke run without --out records nothing
+        return
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".{name}.write-test"
@@ -192,8 +194,7 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     device = torch.device(args.device) if args.device else try_gpu()
     name = args.name or args.model
     keep = profile != "smoke" or args.out is not None
-    if keep:
-        _check_output(parser, args.out or results_dir(), name)
+    _check_output(parser, (args.out or results_dir()) if keep else None, name)
     print(f"profile: {profile}; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + f"; precision={args.precision}, channels_last={args.channels_last}"
           + (", compiled" if args.compile else ""))

@@ -276,7 +276,7 @@ def load_data_fashion_mnist(
         subset: use this many training examples, a class-balanced sample drawn with a
             fixed seed (0), the same in every run; None for all.
         test_subset: the same for the test set (default: the whole test set).
-        source: 'auto' (DESIGN.md §5 order), or force 'local', 'download', 'kaggle',
+        source: 'auto' (the order in docs/data.md), or force 'local', 'download', 'kaggle',
             'npm' or 'mini'. The smoke profile makes 'auto' use the mini set.
         device: where the uint8 store lives and batches are produced (default CPU);
             ``train_iter.to(device)`` moves it later.
