@@ -141,3 +141,28 @@ def test_pages_render_in_headless_chromium(site, tmp_path):
         assert any(f["familyName"] == "Noto Sans CJK SC" for f in fonts), fonts
     finally:
         chrome.close()
+
+
+def test_a_widget_shows_its_static_snapshot_not_its_repr(tmp_path):
+    """A panel saved with a snapshot (text/html) beside its widget view reads as the snapshot."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "index.md").write_text("# Book\n\n```{toctree}\n01_panel\n```\n")
+    panel = new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "0" * 32,
+                                                     "version_major": 2, "version_minor": 0},
+        "text/html": "<div class='snapshot'><b>Training panel</b> as last drawn</div>",
+        "text/plain": "VBox(children=(HTML(value='<b>Training panel</b>'),))",
+    })
+    nb = new_notebook(cells=[new_markdown_cell("# 1. Panel"),
+                             new_code_cell("panel", outputs=[panel])])
+    nbformat.write(nb, src / "01_panel.ipynb")
+    result = subprocess.run([str(VENV / "bin" / "sphinx-build"), "-q", "-b", "html",
+                             "-c", str(ROOT / "docs" / "book"), str(src), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "out" / "01_panel.html").read_text(encoding="utf-8")
+    assert "<b>Training panel</b> as last drawn" in page
+    assert "VBox(children" not in page
