@@ -446,3 +446,21 @@ def test_the_view_is_plain_functions_of_the_runs():
     assert view.status_html("<b>", "completed") == (
         "<span style='color:green'>&lt;b&gt;</span>")
     assert "does not fit" in view.info_html(20, 1, "resolution 20x20 does not fit")
+
+
+def test_a_notebooks_own_run_is_shown_from_the_start_and_in_the_snapshot(monkeypatch):
+    monkeypatch.setattr(train_module, "train_ch6", fake_train_ch6)
+    history = fake_train_ch6(None, [], [], 3, 0.05, history=History(), animator=False)
+    history.settings.update(batch_size=128, num_epochs=3, resize=None)
+    panel = TrainingPanel(small_cnn, defaults=FAST, load_data=no_data, history=history)
+    (run,) = panel.runs
+    assert run.history is history and run.status == "completed"
+    assert (run.settings["batch_size"], run.settings["lr"]) == (128, 0.05)
+    assert run.settings["resize"] == 28  # not recorded: the panel's own setting
+    assert ">0.800<" in panel.table.value and ">128<" in panel.table.value
+    assert "0.800" in panel.snapshot_html()
+    panel.train_button.click()
+    assert panel.wait(timeout=60)
+    assert [r.number for r in panel.runs] == [1, 2]
+    with pytest.raises(TypeError, match="History that train_ch6 returned"):
+        TrainingPanel(small_cnn, defaults=FAST, history={"test acc": [0.8]})

@@ -205,6 +205,27 @@ class PanelController:
                     f"Run #{run.number}: starting...")
         return run
 
+    def add_history(self, history: History, settings) -> PanelRun:
+        """Show a run made outside the panel (a notebook's ``train_ch6``) as a run.
+
+        Its recorded settings win over ``settings`` (the panel's controls), so the
+        table says what that run really used; it is then the curve to beat.
+        """
+        if not isinstance(history, History):
+            raise TypeError(
+                f"history must be the History that train_ch6 returned, got "
+                f"{type(history).__name__}; e.g. history = d2l.train_ch6(...)"
+            )
+        recorded = {key: history.settings.get(key) for key in
+                    ("batch_size", "num_epochs", "lr", "resize")}
+        values = dict(vars(settings))
+        values.update({k: v for k, v in recorded.items() if v is not None})
+        run = PanelRun(len(self.runs) + 1, values, history,
+                       wall_time=sum(history.wall_time))
+        self.runs.append(run)
+        self._emit("runs")
+        return run
+
     def measure(self, settings) -> bool:
         """Time a few training steps (through train_ch6) to estimate an epoch."""
         problem = self.check(settings)

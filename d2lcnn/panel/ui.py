@@ -51,6 +51,9 @@ class TrainingPanel:
         knobs: extra model settings as ``{name: [choices]}``, e.g. ``{"width_mult":
             [0.25, 0.5, 1.0]}``; defaults come from ``defaults`` or the first choice.
         load_data: replaces ``load_data_fashion_mnist(batch_size, resize, **data)``.
+        history: a finished run to show from the start (the History the notebook's
+            own ``train_ch6`` call returned): its curves and its row in the table,
+            also in the saved notebook's static copy of the panel.
         background: train in a worker thread (keeps Stop responsive); ``False`` trains
             inside the click, for scripts.
 
@@ -70,7 +73,7 @@ class TrainingPanel:
                  max_resize: int = 224, lr_range: tuple[float, float] = (1e-4, 10.0),
                  channels: int = 1, device=None, load_data=None,
                  background: bool = True, min_interval: float = 0.5,
-                 title: str = "Training panel"):
+                 title: str = "Training panel", history=None):
         self.controller = PanelController(
             make_net, defaults, knobs=knobs, channels=int(channels), device=device,
             load_data=load_data, background=background)
@@ -83,6 +86,8 @@ class TrainingPanel:
         self._wire()
         self._update_min_size()
         self._update_info()
+        if history is not None:
+            self.controller.add_history(history, self.settings())
         self._on_event("runs")
         self._redraw(force=True)
 
