@@ -196,40 +196,31 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
               grad_clip: float | None = None, verbose: bool = True) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
-    As in d2l: Linear/Conv2d weights are re-initialised with Xavier-uniform, the
-    optimizer is plain SGD at ``lr``, the loss cross-entropy, a live plot shows train
-    loss, train and test accuracy, and two closing lines report the result and speed.
+    As in d2l: Xavier-uniform re-initialisation, plain SGD at ``lr``, cross-entropy, a
+    live plot of train loss, train and test accuracy, d2l's two closing lines.
 
     Args:
         init: ``"xavier"`` (d2l), a function applied to every module, or ``None`` to keep
-            the current weights (to continue a run: also pass ``history=``).
+            the weights (to continue a run, pass its ``history=`` too).
         optimizer, loss: replace plain SGD / cross-entropy.
-        animator: ``None`` draws d2l's plot, ``False`` none, or any object with
-            ``add(x, ys)`` (d2l's Animator interface).
-        stop: a ``threading.Event`` or a callable; when set, the run ends at the next
-            batch boundary with status ``stopped``.
-        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (bf16 where
-            the device computes it natively).
+        animator: ``None`` for d2l's plot, ``False`` for none, or an ``add(x, ys)`` object.
+        stop: a ``threading.Event`` or callable; when set, the run ends at the next batch.
+        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (bf16 if native).
         channels_last: NHWC images and weights; ``"auto"`` does so under bf16.
-        progress: a tqdm bar (default: only in a terminal, never in a notebook or log).
-        history: a History to append to (continuing a run), or one that renderers
-            have subscribed to.
+        progress: a tqdm bar; by default only on a terminal (logs get a row per epoch).
+        history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
 
     Example:
-        >>> from d2lcnn import load_data_fashion_mnist
-        >>> train_iter, test_iter = load_data_fashion_mnist(256, source="mini")  # doctest: +SKIP
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        >>> history = train_ch6(net, train_iter, test_iter, 1, 0.1)  # doctest: +SKIP
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
+        >>> data = [(torch.rand(8, 1, 2, 2), torch.randint(0, 10, (8,)))]
+        >>> history = train_ch6(net, data, data, 2, 0.1, animator=False, verbose=False)
+        >>> history.status, len(history)
+        ('completed', 2)
     """
-    num_epochs = check_positive_int("num_epochs", num_epochs)
-    if optimizer is None:
-        lr = check_positive_number("lr", lr)
-    if grad_clip is not None:
-        grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
-    device = check_device(device if device is not None else best_device())
-    precision = resolve_precision(precision, device)
-    channels_last = resolve_channels_last(channels_last, precision)
+    # --- everything that can be checked is checked before the first batch
+    num_epochs, lr, grad_clip, device, precision, channels_last = _checked(
+        num_epochs, lr, optimizer, grad_clip, device, precision, channels_last)
     if verbose:
         print("training on", device)
     if device.type == "cpu":
@@ -241,28 +232,46 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     except Exception as error:
         error.history = history  # as for any exception that ends a run
         raise
+    # --- the step, the record and its renderers
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
     step = _Step(net, optimizer, loss or nn.CrossEntropyLoss(), device, precision,
                  channels_last, grad_clip)
     first = len(history)
-    history.start(num_epochs=first + num_epochs, lr=lr, model=type(net).__name__,
+    _start(history, net, train_iter, step, num_epochs=first + num_epochs, lr=lr)
+    detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
+                              first_epoch=first, num_batches=len(train_iter))
+    # --- train, then d2l's closing lines
+    speed = _supervise(net, step, train_iter, test_iter, history,
+                       range(first, first + num_epochs), stop, detach)
+    if verbose:
+        for line in filter(None, [history.message, len(history) and history.summary()]):
+            print(line)
+        if len(history):
+            print(f"{speed:.1f} examples/sec on {device}")
+    return history
+
+
+def _checked(num_epochs, lr, optimizer, grad_clip, device, precision, channels_last):
+    num_epochs = check_positive_int("num_epochs", num_epochs)
+    lr = check_positive_number("lr", lr) if optimizer is None else lr
+    if grad_clip is not None:
+        grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
+    device = check_device(device if device is not None else best_device())
+    precision = resolve_precision(precision, device)
+    channels_last = resolve_channels_last(channels_last, precision)
+    return num_epochs, lr, grad_clip, device, precision, channels_last
+
+
+def _start(history: History, net, train_iter, step: _Step, **settings) -> None:
+    """Record the run's settings, including where its data came from."""
+    history.start(**settings, model=type(net).__name__,
                   batch_size=getattr(train_iter, "batch_size", None),
                   resize=getattr(train_iter, "resize", None),
                   train_examples=getattr(train_iter, "num_examples", None),
                   data_source=getattr(train_iter, "source", None),
                   data_split=getattr(train_iter, "data_split", None),
-                  precision=precision, channels_last=channels_last, grad_clip=grad_clip)
-    detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
-                              first_epoch=first, num_batches=len(train_iter))
-    speed = _supervise(net, step, train_iter, test_iter, history,
-                       range(first, first + num_epochs), stop, detach)
-    if verbose:
-        if history.message:
-            print(history.message)
-        if len(history):
-            print(history.summary())
-            print(f"{speed:.1f} examples/sec on {device}")
-    return history
+                  precision=step.precision, channels_last=step.channels_last,
+                  grad_clip=step.grad_clip)
 
 
 def _supervise(net, step, train_iter, test_iter, history, epochs, stop, detach) -> float:
