@@ -18,6 +18,8 @@ from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
+INPUT = -1  # the source index of the net's own input in Call.sources
+
 
 @dataclass(frozen=True)
 class Feed:
@@ -58,8 +60,9 @@ class Call:
     params: int = 0
     output_shape: tuple = ()
     flops: int = 0
-    sources: frozenset[int] = frozenset()  # calls whose outputs fed this call
+    sources: frozenset[int] = frozenset()  # calls (or INPUT) whose outputs fed this one
     output_sources: frozenset[int] = frozenset()  # calls that made its output
+    output_merge: str | None = None  # the op that joined paths into it (cat, add)
 
 
 @dataclass
@@ -136,6 +139,7 @@ def _run_on(
         call.flops = total_flops() - call.flops_before
         if flow is not None:
             call.output_sources = flow.sources(output)
+            call.output_merge = flow.merge_of(output)
             flow.mark(output, frozenset({call.index}))
 
     handles = []
@@ -145,6 +149,8 @@ def _run_on(
     try:
         with eval_mode(net), torch.no_grad(), _maybe(counter):
             args = feed.on(device, _dtype_of(net))
+            if flow is not None:
+                flow.mark(args, frozenset({INPUT}))
             with _maybe(flow):
                 _forward_on(net, device)(*args)
     except Exception as error:  # reported with the failing layer by the caller
@@ -170,6 +176,7 @@ class _Flow(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.origin: dict[int, frozenset[int]] = {}
+        self.merge: dict[int, str] = {}  # id -> the last op that joined two paths
         self.alive: list[torch.Tensor] = []
 
     def sources(self, obj: object) -> frozenset[int]:
@@ -178,17 +185,29 @@ class _Flow(TorchFunctionMode):
             found |= self.origin.get(id(tensor), frozenset())
         return found
 
-    def mark(self, obj: object, sources: frozenset[int]) -> None:
+    def merge_of(self, obj: object) -> str | None:
+        merges = (self.merge[id(t)] for t in _tensors(obj) if id(t) in self.merge)
+        return next(merges, None)
+
+    def mark(
+        self, obj: object, sources: frozenset[int], merge: str | None = None
+    ) -> None:
         for tensor in _tensors(obj):
             self.origin[id(tensor)] = sources
+            self.merge.pop(id(tensor), None)
+            if merge is not None:
+                self.merge[id(tensor)] = merge
             self.alive.append(tensor)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         output = func(*args, **kwargs)
-        sources = self.sources((args, kwargs))
-        if sources:  # an in-place op (Y += X) keeps its tensor and joins both origins
-            self.mark(output, sources | self.sources(output))
+        inputs = [t for t in _tensors((args, kwargs)) if id(t) in self.origin]
+        paths = {self.origin[id(t)] for t in inputs}  # read before marking: Y += X
+        if paths:
+            joined = len(paths) > 1  # cat, add: two paths meet here
+            merge = getattr(func, "__name__", "op") if joined else self.merge_of(inputs)
+            self.mark(output, frozenset().union(*paths), merge)
         return output
 
 
