@@ -123,6 +123,18 @@ def test_figure_is_deterministic_and_sized_by_output():
     assert len(widths) > 1  # 16x28x28 and 256x28x28 are not drawn alike
 
 
+def test_nets_drawn_at_one_scale():
+    small, large = nn.Sequential(nn.Conv2d(1, 2, 1)), nn.Sequential(nn.Conv2d(1, 64, 1))
+
+    def widest(net):
+        fig = draw_net(net, (1, 1, 8, 8), full_width=64 * 8 * 8)
+        return max(p.get_width() for p in fig.axes[0].patches if hasattr(p, "get_width"))
+
+    assert widest(small) < widest(large)
+    alone = draw_net(small, (1, 1, 8, 8)).axes[0].patches
+    assert max(p.get_width() for p in alone if hasattr(p, "get_width")) == widest(large)
+
+
 def test_draw_into_given_axes():
     fig = Figure()
     ax = fig.add_subplot()

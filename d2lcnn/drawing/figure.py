@@ -35,6 +35,7 @@ def draw_net(
     depth: int | None = 2,
     ax: Axes | None = None,
     example_input: object = None,
+    full_width: int | None = None,
 ) -> Figure:
     """Draw ``net`` as it runs: one box per layer or block at ``depth``, top to bottom.
 
@@ -42,6 +43,8 @@ def draw_net(
     and output shape; parallel paths get lanes side by side and meet in a merge box
     (``concat``, ``add``) where the code joins them. ``net_layout`` gives the same
     boxes as text. Draws into ``ax`` if given, else into a new figure sized to fit.
+    ``full_width`` is the C*H*W drawn widest (default: this net's largest output); give
+    several nets the same value to draw them at one scale.
 
     Example:
         >>> fig = draw_net(nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU()), (1, 1, 28, 28))
@@ -53,13 +56,13 @@ def draw_net(
         width = max(4.0, 2.2 * layout.lanes + 1.0)
         fig = Figure(figsize=(width, max(2.0, 0.72 * layout.ranks + 0.6)), dpi=100)
         ax = fig.add_subplot()
-    render(layout, ax)
+    render(layout, ax, full_width=full_width)
     return ax.figure
 
 
-def render(layout: NetLayout, ax: Axes) -> None:
+def render(layout: NetLayout, ax: Axes, *, full_width: int | None = None) -> None:
     """Draw a layout's boxes and edges into ``ax`` (deterministic: no autoscaling)."""
-    largest = max(math.log10(max(box.size, 10)) for box in layout.boxes)
+    largest = math.log10(max(10, full_width or max(box.size for box in layout.boxes)))
     widths = {
         b.index: 0.9 + 1.8 * math.log10(max(b.size, 1)) / largest for b in layout.boxes
     }
