@@ -4,6 +4,8 @@ Cells written for these tests in the style of the current English book's CNN
 chapters; the mini data set stands in for Fashion-MNIST.
 """
 
+import os
+import signal
 import threading
 
 import matplotlib
@@ -104,6 +106,19 @@ def test_stop_keeps_the_model_and_the_finished_epochs(mini_data, capsys):
     assert trainer.train_batch_idx == 7  # the batch that set it finished
 
 
+def test_ctrl_c_is_deferred_to_the_next_batch_and_keeps_the_epochs(mini_data):
+    class Interrupted(SmallCNN):
+        def training_step(self, batch):
+            if self.trainer.train_batch_idx == 5:  # the 2nd batch of epoch 2
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().training_step(batch)
+
+    data = d2l.FashionMNIST(batch_size=256, subset=1024, test_subset=100)
+    trainer, history = fit(Interrupted(), data, max_epochs=3, verbose=False)
+    assert history.status == "interrupted" and len(history) == 1
+    assert trainer.train_batch_idx == 6 and "Ctrl-C" in history.message
+
+
 def test_a_nan_loss_ends_the_run_as_diverged(mini_data):
     class Broken(SmallCNN):
         def loss(self, Y_hat, Y, averaged=True):
@@ -164,6 +179,9 @@ def test_fashion_mnist_module_and_visualize(mini_data):
     X, y = next(iter(data.val_dataloader()))
     assert X.shape == (32, 1, 32, 32) and y.dtype == torch.int64
     assert len(data.train) == 6000 and data.val[0][0].shape == (1, 32, 32)
+    assert data.val[-1][1] == int(data.get_dataloader(False).labels[-1])
+    with pytest.raises(IndexError, match="out of range for 1,000 images"):
+        data.val[1000]
     assert data.text_labels([0, 9]) == ["t-shirt", "ankle boot"]
     data.batch_size = 8  # d2l builds its loaders on request, so this takes effect
     assert next(iter(data.train_dataloader()))[0].shape[0] == 8

@@ -9,6 +9,8 @@ plot values stay on the device until the board draws them (no sync per batch).
 
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -248,6 +250,11 @@ class _Images(torch.utils.data.Dataset):
         return self.batches.num_examples
 
     def __getitem__(self, i: int):
+        n = len(self)
+        i = operator.index(i)
+        if not -n <= i < n:
+            raise IndexError(f"image index {i} is out of range for {n:,} images")
+        i %= n  # a negative index counts from the end, as for a list
         one = _data.FashionMNISTBatches(self.batches.images[i:i + 1],
                                         self.batches.labels[i:i + 1], 1,
                                         resize=self.batches.resize)
