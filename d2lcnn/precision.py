@@ -1,17 +1,25 @@
 """Numeric format and memory layout of a run: fp32 or bf16 autocast, NCHW or NHWC.
 
-``"auto"`` picks what the device computes fastest: bf16 where it is native (CUDA from
-Ampere on, CPUs with AVX512-BF16 or AMX), channels_last under bf16, where NHWC was
-faster for every net measured.
+``"auto"`` means: whatever is fastest for this net, batch and device, found by timing
+the candidates on the first batch, as cuDNN's benchmark mode does. bf16 is a candidate
+only where the device computes it natively (CUDA from Ampere on, CPUs with AVX512-BF16
+or AMX). The fastest layout differs between CPU kinds (NHWC helped every net under bf16
+on an Intel Xeon with AMX, LeNet in fp32 on an AMD EPYC, and not ResNet-18 in fp32 on the
+Xeon), so no fixed rule is right everywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
+import time
 
 import torch
+from torch import nn
 
-__all__ = ["PRECISIONS", "autocast", "resolve_channels_last", "resolve_precision"]
+__all__ = ["PRECISIONS", "autocast", "choose_format", "resolve_channels_last",
+           "resolve_precision"]
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -70,3 +78,68 @@ def autocast(device: torch.device, precision: str):
     if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+_CHOSEN: dict[tuple, tuple[str, bool, str]] = {}  # one timing per net, shape and device
+
+
+def _seconds_per_step(net: nn.Module, X, y, loss, device, precision: str,
+                      channels_last: bool, steps: int) -> float:
+    trial = copy.deepcopy(net)  # the real net's weights and statistics stay untouched
+    if channels_last:
+        trial.to(memory_format=torch.channels_last)
+        X = X.contiguous(memory_format=torch.channels_last)
+    trial.train()
+    times = []
+    for _ in range(steps + 1):  # the first step warms up (allocations, kernels)
+        start = time.perf_counter()
+        with autocast(device, precision):
+            batch_loss = loss(trial(X), y)
+        batch_loss.backward()
+        trial.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
+                  channels_last: bool | str = "auto", *, loss=None, steps: int = 2,
+                  verbose: bool = False) -> tuple[str, bool]:
+    """``precision`` and ``channels_last`` with each ``"auto"`` made the fastest choice.
+
+    Times ``steps`` forward+backward passes of a copy of ``net`` on the batch ``(X, y)``
+    for every candidate; the result is kept for the process, per net class, batch
+    shape and device. With ``verbose`` the choice and the times are printed.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
+        >>> X, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+        >>> choose_format(net, X, y, torch.device("cpu"), "fp32", "auto")[0]
+        'fp32'
+    """
+    device = torch.device(device)
+    precisions = [resolve_precision(precision, device)] if precision != "auto" else \
+        ["fp32"] + (["bf16"] if resolve_precision("auto", device) == "bf16" else [])
+    layouts = [resolve_channels_last(channels_last, "fp32")] \
+        if channels_last != "auto" else [False, True]
+    if X.dim() != 4:
+        layouts = [False]  # channels_last is a 4-D layout
+    candidates = list(itertools.product(precisions, layouts))
+    if len(candidates) == 1:
+        return candidates[0]
+    key = (type(net).__qualname__, tuple(X.shape), str(device), tuple(candidates))
+    if key not in _CHOSEN:
+        loss = loss if loss is not None else nn.CrossEntropyLoss()
+        X, y = X.to(device), y.to(device)
+        times = {c: _seconds_per_step(net, X, y, loss, device, *c, steps)
+                 for c in candidates}
+        best = min(times, key=times.get)
+        report = ", ".join(f"{p} {'NHWC' if cl else 'NCHW'} {t * 1e3:.3g} ms"
+                           for (p, cl), t in times.items())
+        _CHOSEN[key] = (*best, report)
+    precision, channels_last, report = _CHOSEN[key]
+    if verbose:
+        print(f"format: {precision} {'NHWC' if channels_last else 'NCHW'}, the fastest "
+              f"here (a training step on the first batch: {report})")
+    return precision, channels_last

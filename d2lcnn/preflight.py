@@ -158,15 +158,17 @@ def _diagnose(net: nn.Module, shape: tuple, error: RuntimeError) -> None:
 
 
 def check_first_batches(net: nn.Module, train_iter, test_iter, device,
-                        channels_last: bool = False) -> None:
+                        channels_last: bool = False) -> tuple:
     """Run the first training and test batch through ``net`` and check what comes out.
 
     Also materialises lazy layers (``nn.LazyLinear``), so they can be initialised.
+    Returns the first training batch ``(X, y)``.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
         >>> batch = [(torch.zeros(3, 1, 2, 2), torch.tensor([0, 9, 1]))]
-        >>> check_first_batches(net, batch, batch, "cpu")
+        >>> check_first_batches(net, batch, batch, "cpu")[1]
+        tensor([0, 9, 1])
     """
     X, y = first_batch(train_iter, "train")
     try:
@@ -184,3 +186,4 @@ def check_first_batches(net: nn.Module, train_iter, test_iter, device,
             f"the net takes training batches of shape {tuple(X.shape)} but failed on "
             f"the first test batch, of shape {tuple(X_test.shape)} ({err}); load both "
             "iterators with the same resize") from err
+    return X, y

@@ -19,7 +19,7 @@ from .animator import attach_renderers
 from .devices import best_device, keep_freed_memory
 from .history import History
 from .metrics import correct_count
-from .precision import autocast, resolve_channels_last, resolve_precision
+from .precision import autocast, choose_format, resolve_channels_last, resolve_precision
 from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
 from .stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
 
@@ -171,22 +171,25 @@ def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop) 
     return examples / train_time if train_time else 0.0
 
 
-def _prepare(net, train_iter, test_iter, device, init, channels_last):
+def _prepare(net, train_iter, test_iter, device, init, fmt, loss, verbose):
+    """Move, check, initialise; choose the format; returns iterators and the format."""
+    if init not in ("xavier", None, False) and not callable(init):
+        raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
     if hasattr(train_iter, "to"):  # d2lcnn loaders move their uint8 store once
         train_iter = train_iter.to(device)
     if hasattr(test_iter, "to"):
         test_iter = test_iter.to(device)
     net.to(device)
-    check_first_batches(net, train_iter, test_iter, device, channels_last)
+    X, y = check_first_batches(net, train_iter, test_iter, device)
     if init == "xavier":
         net.apply(xavier_init)
     elif callable(init):
         net.apply(init)
-    elif init not in (None, False):
-        raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
+    precision, channels_last = choose_format(net, X, y, device, *fmt, loss=loss,
+                                             verbose=verbose)
     if channels_last:
         net.to(memory_format=torch.channels_last)
-    return train_iter, test_iter
+    return train_iter, test_iter, precision, channels_last
 
 
 def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
@@ -205,8 +208,9 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         optimizer, loss: replace plain SGD / cross-entropy.
         animator: ``None`` for d2l's plot, ``False`` for none, or an ``add(x, ys)`` object.
         stop: a ``threading.Event`` or callable; when set, the run ends at the next batch.
-        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (bf16 if native).
-        channels_last: NHWC images and weights; ``"auto"`` does so under bf16.
+        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (the faster
+            of the two where bf16 is native, timed on the first batch).
+        channels_last: NHWC images and weights; ``"auto"``: whichever is faster here.
         progress: a tqdm bar; by default only on a terminal (logs get a row per epoch).
         history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
@@ -219,23 +223,23 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         ('completed', 2)
     """
     # --- everything that can be checked is checked before the first batch
-    num_epochs, lr, grad_clip, device, precision, channels_last = _checked(
+    num_epochs, lr, grad_clip, device, fmt = _checked(
         num_epochs, lr, optimizer, grad_clip, device, precision, channels_last)
     if verbose:
         print("training on", device)
     if device.type == "cpu":
         keep_freed_memory(verbose=verbose)
     history = history if history is not None else History(device=str(device))
+    loss = loss or nn.CrossEntropyLoss()
     try:
-        train_iter, test_iter = _prepare(net, train_iter, test_iter, device, init,
-                                         channels_last)
+        train_iter, test_iter, precision, channels_last = _prepare(
+            net, train_iter, test_iter, device, init, fmt, loss, verbose)
     except Exception as error:
         error.history = history  # as for any exception that ends a run
         raise
     # --- the step, the record and its renderers
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
-    step = _Step(net, optimizer, loss or nn.CrossEntropyLoss(), device, precision,
-                 channels_last, grad_clip)
+    step = _Step(net, optimizer, loss, device, precision, channels_last, grad_clip)
     first = len(history)
     _start(history, net, train_iter, step, num_epochs=first + num_epochs, lr=lr)
     detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
@@ -257,9 +261,8 @@ def _checked(num_epochs, lr, optimizer, grad_clip, device, precision, channels_l
     if grad_clip is not None:
         grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
     device = check_device(device if device is not None else best_device())
-    precision = resolve_precision(precision, device)
-    channels_last = resolve_channels_last(channels_last, precision)
-    return num_epochs, lr, grad_clip, device, precision, channels_last
+    resolve_precision(precision, device), resolve_channels_last(channels_last, "fp32")
+    return num_epochs, lr, grad_clip, device, (precision, channels_last)
 
 
 def _start(history: History, net, train_iter, step: _Step, **settings) -> None:

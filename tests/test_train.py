@@ -191,18 +191,37 @@ def test_bf16_autocast_trains_on_cpu():
         run(small_net(), batches(1), batches(1), precision="fp8")
 
 
-@pytest.mark.parametrize("precision, channels_last, expected", [
-    ("bf16", "auto", True), ("fp32", "auto", False), ("bf16", False, False),
-    ("fp32", True, True)])
-def test_channels_last_auto_follows_bf16(precision, channels_last, expected):
+@pytest.mark.parametrize("precision, channels_last, fastest, expected", [
+    ("fp32", "auto", ("fp32", True), ("fp32", True)),
+    ("fp32", "auto", ("fp32", False), ("fp32", False)),
+    ("bf16", "auto", ("bf16", True), ("bf16", True)),
+    ("fp32", True, None, ("fp32", True)),  # nothing to choose: nothing timed
+    ("bf16", False, None, ("bf16", False)),
+])
+def test_auto_format_is_the_fastest_timed_one(monkeypatch, precision, channels_last,
+                                              fastest, expected):
+    from d2lcnn import precision as formats
+
+    timed = []
+
+    def fake_seconds(net, X, y, loss, device, precision, channels_last, steps):
+        timed.append((precision, channels_last))
+        return 1.0 if (precision, channels_last) == fastest else 2.0
+
+    monkeypatch.setattr(formats, "_seconds_per_step", fake_seconds)
+    monkeypatch.setattr(formats, "_CHOSEN", {})
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(),
                         nn.Linear(64, 10))
     history = run(net, batches(2), batches(1), precision=precision,
                   channels_last=channels_last)
-    assert history.settings["channels_last"] is expected
+    settings = history.settings
+    assert (settings["precision"], settings["channels_last"]) == expected
     weight = net[2].weight  # 4 input channels: NCHW and NHWC differ
-    assert weight.is_contiguous(memory_format=torch.channels_last) is expected
+    assert weight.is_contiguous(memory_format=torch.channels_last) is expected[1]
+    assert len(timed) == (0 if fastest is None else 2)
+    run(net, batches(2), batches(1), precision=precision, channels_last=channels_last)
+    assert len(timed) == (0 if fastest is None else 2), "timed once per net and shape"
 
 
 def test_bad_channels_last_is_refused():
