@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     options = sources.SourceOptions(kaggle_glob=args.kaggle_glob)
     try:
         root = sources.resolve_root(args.root)
-        arrays = sources.load_arrays(root, args.source, options=options,
+        arrays = sources.load_arrays(args.root, args.source, options=options,
                                      mini_in_smoke=False)
     except (RuntimeError, OSError, ValueError) as err:
         print(f"error: {err}")

