@@ -130,6 +130,30 @@ def test_a_nan_loss_ends_the_run_as_diverged(mini_data):
     assert trainer.train_batch_idx == 0
 
 
+def test_out_of_memory_ends_the_run_and_keeps_what_was_done(mini_data):
+    class Hungry(SmallCNN):
+        def training_step(self, batch):
+            if self.trainer.epoch == 1:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return super().training_step(batch)
+
+    data = d2l.FashionMNIST(batch_size=256, subset=512, test_subset=100)
+    trainer, history = fit(Hungry(), data, max_epochs=2, verbose=False)
+    assert history.status == "out_of_memory" and len(history) == 1
+    assert "smaller batch_size" in history.message
+
+
+def test_gradient_clipping_bounds_the_total_norm():
+    model = d2l.LeNet()
+    model(torch.rand(2, 1, 28, 28)).sum().mul(1e4).backward()
+    trainer = d2l.Trainer(max_epochs=1, gradient_clip_val=0.5)
+    trainer.clip_gradients(0.5, model)
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+    assert norm == pytest.approx(0.5, rel=1e-3)
+    with pytest.raises(ValueError, match="gradient_clip_val must be >= 0"):
+        d2l.Trainer(max_epochs=1, gradient_clip_val=-1)
+
+
 def test_errors_that_escape_carry_the_history(mini_data):
     class Wrong(d2l.Classifier):
         def __init__(self):
