@@ -21,6 +21,10 @@ from .train import History, evaluate_accuracy_gpu, train_ch6
 __version__ = "0.1.0"
 
 _LAZY = {
+    "draw_costs": "drawing",  # the diagram modules load on first use
+    "draw_net": "drawing",
+    "net_layout": "drawing",
+    "receptive_field": "drawing",
     "load_data_fashion_mnist": "data",
     "get_fashion_mnist_labels": "data",
     "TrainingPanel": "widgets",
@@ -50,6 +54,8 @@ __all__ = [
     "choose_profile",
     "count_flops",
     "count_params",
+    "draw_costs",
+    "draw_net",
     "evaluate_accuracy_gpu",
     "get_fashion_mnist_labels",
     "load_data_fashion_mnist",
@@ -62,6 +68,8 @@ __all__ = [
     "load_results",
     "save_result",
     "min_input_size",
+    "net_layout",
+    "receptive_field",
     "num_gpus",
     "plot",
     "profile_name",
