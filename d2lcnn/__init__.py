@@ -13,6 +13,7 @@ from .metrics import Accumulator, Timer, accuracy
 from .plotting import plot, set_axes, set_figsize, show_images, use_svg_display
 from .profiles import choose as choose_profile
 from .profiles import profile_name
+from .recipe import Recipe
 from .registry import get_model, list_models, register_model
 from .results import load_results, save_result
 from .summary import ShapeError, count_flops, count_params, layer_summary, min_input_size
@@ -47,6 +48,7 @@ __all__ = [
     "Accumulator",
     "Animator",
     "History",
+    "Recipe",
     "ShapeError",
     "Timer",
     "TrainingPanel",

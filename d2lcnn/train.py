@@ -21,6 +21,7 @@ from .history import History
 from .metrics import correct_count
 from .precision import autocast, choose_format, resolve_channels_last, resolve_precision
 from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
+from .recipe import Recipe
 from .stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
 
 __all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
@@ -83,9 +84,10 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
 class _Step:
     """One optimisation step on one batch, with the run's format, layout and clipping."""
 
-    def __init__(self, net, optimizer, loss, device, precision, channels_last,
-                 grad_clip):
+    def __init__(self, net, optimizer, scheduler, loss, device, precision,
+                 channels_last, grad_clip):
         self.net, self.optimizer, self.loss = net, optimizer, loss
+        self.scheduler = scheduler  # stepped after every update (a recipe's schedule)
         self.device, self.precision = device, precision
         self.channels_last, self.grad_clip = channels_last, grad_clip
         # A finite-loss check synchronises: free on the CPU, so there before each
@@ -106,6 +108,8 @@ class _Step:
         if self.grad_clip:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         return y_hat, y, batch_loss.detach()
 
 
@@ -196,7 +200,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
               device=None, *, init="xavier", optimizer=None, loss=None, animator=None,
               stop=None, precision: str = "fp32", channels_last: bool | str = "auto",
               progress: bool | None = None, history: History | None = None,
-              grad_clip: float | None = None, verbose: bool = True) -> History:
+              grad_clip: float | None = None, recipe: Recipe | None = None,
+              verbose: bool = True) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
     As in d2l: Xavier-uniform re-initialisation, plain SGD at ``lr``, cross-entropy, a
@@ -214,6 +219,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         progress: a tqdm bar; by default only on a terminal (logs get a row per epoch).
         history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
+        recipe: a ``Recipe`` (momentum, weight decay, lr schedule, label smoothing,
+            init) in place of d2l's plain SGD; ``optimizer=``/``loss=`` still win.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
@@ -225,34 +232,53 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     # --- everything that can be checked is checked before the first batch
     num_epochs, lr, grad_clip, device, fmt = _checked(
         num_epochs, lr, optimizer, grad_clip, device, precision, channels_last)
-    if verbose:
-        print("training on", device)
-    if device.type == "cpu":
-        keep_freed_memory(verbose=verbose)
+    _announce(device, verbose)
     history = history if history is not None else History(device=str(device))
-    loss = loss or nn.CrossEntropyLoss()
+    loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
     try:
         train_iter, test_iter, precision, channels_last = _prepare(
-            net, train_iter, test_iter, device, init, fmt, loss, verbose)
+            net, train_iter, test_iter, device,
+            recipe.init_function() if recipe else init, fmt, loss, verbose)
     except Exception as error:
         error.history = history  # as for any exception that ends a run
         raise
     # --- the step, the record and its renderers
-    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
-    step = _Step(net, optimizer, loss, device, precision, channels_last, grad_clip)
+    step = _Step(net, *_optimizer(net, optimizer, recipe, lr, num_epochs * len(train_iter)),
+                 loss, device, precision, channels_last, grad_clip)
     first = len(history)
-    _start(history, net, train_iter, step, num_epochs=first + num_epochs, lr=lr)
+    _start(history, net, train_iter, step, num_epochs=first + num_epochs, lr=lr,
+           recipe=recipe.to_dict() if recipe else None)
     detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
                               first_epoch=first, num_batches=len(train_iter))
     # --- train, then d2l's closing lines
     speed = _supervise(net, step, train_iter, test_iter, history,
                        range(first, first + num_epochs), stop, detach)
     if verbose:
-        for line in filter(None, [history.message, len(history) and history.summary()]):
-            print(line)
-        if len(history):
-            print(f"{speed:.1f} examples/sec on {device}")
+        _print_closing(history, speed, device)
     return history
+
+
+def _announce(device, verbose: bool) -> None:
+    if verbose:
+        print("training on", device)  # d2l's first line
+    if device.type == "cpu":
+        keep_freed_memory(verbose=verbose)  # activations reuse freed memory: faster
+
+
+def _print_closing(history: History, speed: float, device) -> None:
+    if history.message:
+        print(history.message)
+    if len(history):  # d2l's two closing lines
+        print(history.summary())
+        print(f"{speed:.1f} examples/sec on {device}")
+
+
+def _optimizer(net, optimizer, recipe, lr, total_steps):
+    if optimizer is not None:
+        return optimizer, None
+    if recipe is not None:
+        return recipe.optimizer(net, lr, total_steps)
+    return torch.optim.SGD(net.parameters(), lr=lr), None  # d2l's
 
 
 def _checked(num_epochs, lr, optimizer, grad_clip, device, precision, channels_last):

@@ -249,3 +249,35 @@ def test_an_input_too_small_for_the_net_names_the_layer_and_the_minimum():
     with pytest.raises(d2l.ShapeError, match=message) as info:
         run(net, batches(2), batches(1), init=None)
     assert len(info.value.history) == 0
+
+
+def test_a_recipe_sets_optimizer_schedule_loss_and_init():
+    recipe = d2l.Recipe(momentum=0.9, nesterov=True, weight_decay=5e-4,
+                        schedule="onecycle", warmup=0.25, label_smoothing=0.1,
+                        init="kaiming")
+    net = small_net()
+    optimizer, scheduler = recipe.optimizer(net, lr=0.2, total_steps=40)
+    lrs = []
+    for _ in range(40):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 9  # 10th of 40
+    assert lrs[0] < 0.02 and lrs[-1] < 0.01  # from lr / 25 up, then annealed
+    assert optimizer.param_groups[0]["nesterov"] is True
+    assert {g["weight_decay"] for g in optimizer.param_groups} == {5e-4, 0.0}
+    assert recipe.loss().label_smoothing == 0.1
+    history = run(small_net(), batches(4), batches(1), num_epochs=2, recipe=recipe)
+    assert history.status == "completed" and history.settings["recipe"] == recipe.to_dict()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(schedule="step"), "schedule must be one of"),
+    (dict(momentum=1.5), "momentum must be a number in"),
+    (dict(nesterov=True), "nesterov=True needs momentum"),
+    (dict(weight_decay=-1), "weight_decay must be a number >= 0"),
+    (dict(init="orthogonal"), "init must be one of"),
+])
+def test_a_bad_recipe_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        d2l.Recipe(**kwargs)
