@@ -74,6 +74,18 @@ def test_one_batch_per_epoch_still_plots(mini_data):
     assert len(model.board.data["train_loss"]) == 2  # d2l's every_n would be 0
 
 
+def test_channels_last_trains_in_nhwc_and_auto_records_its_choice(mini_data):
+    data = d2l.FashionMNIST(batch_size=256, subset=512, test_subset=100)
+    model = SmallCNN()
+    trainer, history = fit(model, data, channels_last=True)
+    assert history.status == "completed" and history.settings["channels_last"] is True
+    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    _, history = fit(SmallCNN(), data)  # "auto": whichever step was faster here
+    assert history.settings["channels_last"] in (True, False)
+    with pytest.raises(ValueError, match="channels_last must be True, False or 'auto'"):
+        d2l.Trainer(max_epochs=1, channels_last="nhwc")
+
+
 def test_subscribers_see_points_epochs_and_the_end(mini_data):
     events = []
     history = History()
