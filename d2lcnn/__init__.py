@@ -29,6 +29,7 @@ _LAZY = {
     "load_data_fashion_mnist": "data",
     "get_fashion_mnist_labels": "data",
     "TrainingPanel": "widgets",
+    "check": "exercises",
 }
 
 
@@ -53,6 +54,7 @@ __all__ = [
     "Timer",
     "TrainingPanel",
     "accuracy",
+    "check",
     "choose_profile",
     "count_flops",
     "count_params",
