@@ -58,6 +58,16 @@ CASES = [
         vgg16(),
         [(vgg16(ratio=1), "ratio=4"), (vgg16(resolution=224), "96"), ("VGG16", "network")],
     ),
+    (
+        "vgg.features96",
+        (128, 3, 3),
+        [
+            ((128, 7, 7), "224x224"),
+            ((512, 3, 3), "ratio=4"),
+            (1152, "flattened"),
+            ((128, 6, 6), "before the last"),
+        ],
+    ),
     ("nin.params", 1992166, [(1992166 + biases("nin"), "twice")]),
     ("nin.block_params", 11712 + 2 * 9312, [(11712, "two 1x1")]),
     ("nin.gap_shape", (2, 10, 1, 1), [((2, 10), "flattening"), ((2, 10, 5, 5), "averages")]),

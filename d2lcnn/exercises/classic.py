@@ -223,6 +223,19 @@ def _vgg_vgg16(answer):
     return hint or output_problem(answer, (1, 1, 96, 96))
 
 
+@exercise("vgg.features96", "Shape (C, H, W) of vgg11(resolution=96, ratio=4).features")
+def _vgg_features96(answer):
+    rows = _rows(on_meta(lambda: vgg11(resolution=96, ratio=4)), 96)
+    want = rows["features"]
+    full = _rows(on_meta(lambda: vgg11(resolution=96)), 96)["features"]
+    return match_shape(answer, want, [
+        ((want[0], 7, 7), "7x7 is the size at 224x224; this exercise is at 96x96"),
+        (full, "ratio=4 divides every block's channels by 4"),
+        ((want[0] * want[1] * want[2],), "that is the flattened length; give (C, H, W)"),
+        ((want[0], 2 * want[1], 2 * want[2]), "this is the shape before the last pooling"),
+    ])  # fmt: skip
+
+
 # ---- 4. NiN -----------------------------------------------------------------------
 
 
