@@ -24,10 +24,22 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["Recipe"]
+__all__ = ["Recipe", "kaiming_init", "xavier_init"]
 
 SCHEDULES = ("constant", "onecycle", "cosine")
 INITS = ("xavier", "kaiming", None)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """d2l's ``init_weights``: Xavier-uniform weights for every Linear and Conv2d.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(400, 2)).apply(xavier_init)
+        >>> bool(net[0].weight.abs().max() <= (6 / 402) ** 0.5)
+        True
+    """
+    if type(module) in (nn.Linear, nn.Conv2d):
+        nn.init.xavier_uniform_(module.weight)
 
 
 def kaiming_init(module: nn.Module) -> None:
@@ -94,8 +106,6 @@ class Recipe:
 
     def init_function(self):
         """The function ``train_ch6`` applies to every module (None keeps the weights)."""
-        from .train import xavier_init
-
         return {"xavier": xavier_init, "kaiming": kaiming_init, None: None}[self.init]
 
     def optimizer(self, net: nn.Module, lr: float, total_steps: int):

@@ -21,23 +21,11 @@ from .history import History
 from .metrics import correct_count
 from .precision import autocast, choose_format, resolve_channels_last, resolve_precision
 from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
-from .recipe import Recipe
+from .recipe import Recipe, xavier_init
 from .stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
 
 __all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
            "resolve_channels_last", "resolve_precision", "train_ch6", "xavier_init"]
-
-
-def xavier_init(module: nn.Module) -> None:
-    """d2l's ``init_weights``: Xavier-uniform weights for every Linear and Conv2d.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(400, 2)).apply(xavier_init)
-        >>> bool(net[0].weight.abs().max() <= (6 / 402) ** 0.5)
-        True
-    """
-    if type(module) in (nn.Linear, nn.Conv2d):
-        nn.init.xavier_uniform_(module.weight)
 
 
 def _to_device(X, device, channels_last: bool):
