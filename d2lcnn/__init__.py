@@ -45,6 +45,13 @@ def __getattr__(name):
     return lookup(name)
 
 
+def __dir__():
+    # tab completion lists the lazy names and d2l's book names too
+    from .book import NAMES
+
+    return sorted(set(globals()) | set(_LAZY) | set(NAMES))
+
+
 __all__ = [
     "Accumulator",
     "Animator",

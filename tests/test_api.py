@@ -129,3 +129,8 @@ def test_fashion_mnist_labels_are_d2ls_ten_names():
         "t-shirt", "trouser", "pullover", "dress", "coat",
         "sandal", "shirt", "sneaker", "bag", "ankle boot",
     ]
+
+
+def test_dir_lists_the_lazy_and_the_book_names():
+    names = dir(d2l)
+    assert {"corr2d", "Trainer", "draw_net", "load_data_fashion_mnist"} <= set(names)
