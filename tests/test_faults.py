@@ -11,12 +11,14 @@ import errno
 import gzip
 import math
 import os
+import re
 import signal
 import sys
 
 import numpy as np
 import pytest
 import torch
+from test_train import StopAfter as Trigger  # identity layer acting on its n-th call
 from torch import nn
 
 import d2lcnn as d2l
@@ -47,20 +49,6 @@ def train(net, train_iter=None, test_iter=None, num_epochs=2, lr=0.1, device="cp
     train_iter = batches(4) if train_iter is None else train_iter
     test_iter = batches(1, seed=1) if test_iter is None else test_iter
     return d2l.train_ch6(net, train_iter, test_iter, num_epochs, lr, device, **kw)
-
-
-class Trigger(nn.Module):
-    """Identity layer that calls ``action`` on its ``n``-th forward."""
-
-    def __init__(self, n, action):
-        super().__init__()
-        self.n, self.calls, self.action = n, 0, action
-
-    def forward(self, x):
-        self.calls += 1
-        if self.calls == self.n:
-            self.action()
-        return x
 
 
 def raiser(error):
@@ -223,15 +211,21 @@ ERRORS = [
 @pytest.mark.parametrize("call, exception, problem, fix", ERRORS)
 def test_bad_input_is_refused_naming_the_problem_and_the_fix(call, exception, problem,
                                                              fix, tmp_path,
-                                                             monkeypatch, capsys):
+                                                             monkeypatch):
     args = (tmp_path, monkeypatch) if "monkeypatch" in call.__code__.co_varnames \
         else (tmp_path,)
     with pytest.raises(exception) as info:
         call(*args)
     message = str(info.value)
-    assert __import__("re").search(problem, message), message
-    assert __import__("re").search(fix, message), message
-    assert "training on" not in capsys.readouterr().out or "asked for" not in message
+    assert re.search(problem, message), message
+    assert re.search(fix, message), message
+
+
+@pytest.mark.skipif(CUDA, reason="has a GPU")
+def test_a_missing_gpu_is_named_before_training_starts(capsys):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        train(net_for(), device="cuda")
+    assert "training on" not in capsys.readouterr().out
 
 
 # ------------------------------------------------ data: nothing is touched, nothing is lost
