@@ -13,7 +13,9 @@ import threading
 
 import torch
 
-__all__ = ["TrainingStopped", "deferred_ctrl_c", "is_out_of_memory", "stop_requested"]
+__all__ = ["TrainingStopped", "deferred_ctrl_c", "epochs_kept", "is_out_of_memory",
+           "oom_message", "restore_if_diverged", "snapshot", "stop_requested",
+           "supervise"]
 
 
 class TrainingStopped(Exception):
@@ -90,3 +92,89 @@ def is_out_of_memory(error: BaseException) -> bool:
     text = str(error)
     return isinstance(error, RuntimeError) and (
         "out of memory" in text or "can't allocate memory" in text)
+
+
+def epochs_kept(n: int) -> str:
+    """``"1 finished epoch"`` / ``"3 finished epochs"``.
+
+    Example:
+        >>> epochs_kept(1), epochs_kept(2)
+        ('1 finished epoch', '2 finished epochs')
+    """
+    return f"{n} finished epoch" + ("" if n == 1 else "s")
+
+
+def snapshot(module: torch.nn.Module) -> dict:
+    """A copy of ``module``'s weights and buffers, to hand back after a divergence.
+
+    Example:
+        >>> layer = torch.nn.Linear(2, 2); saved = snapshot(layer)
+        >>> _ = layer.weight.data.fill_(float("nan")); restore_if_diverged(
+        ...     layer, saved, TrainingStopped("diverged", "nan"))
+        True
+    """
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def restore_if_diverged(module: torch.nn.Module, saved: dict,
+                        stopped: TrainingStopped) -> bool:
+    """After a divergence, load ``saved`` if any weight is no longer finite.
+
+    Returns whether it did; the stop message then says the weights are the epoch's
+    starting ones, the last finite weights known.
+    """
+    if stopped.status != "diverged":
+        return False
+    if all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+        return False
+    module.load_state_dict(saved)
+    stopped.restored = True
+    return True
+
+
+def oom_message(history, device) -> str:
+    """What to do after running out of memory; the finished epochs are kept."""
+    return (f"out of memory at epoch {len(history) + 1} on {device}: use a smaller "
+            f"batch_size or resize, then run again; the model and the "
+            f"{epochs_kept(len(history))} so far are kept")
+
+
+def supervise(history, body, *, stop=None, describe=None, device=None):
+    """Run ``body(should_stop)``; whatever ends it, record how in ``history``.
+
+    ``should_stop()`` raises ``TrainingStopped`` after a Ctrl-C or when ``stop`` is
+    set; ``body`` calls it between batches. A ``TrainingStopped`` ends the run with
+    its status and ``describe(stopped)`` as the message; out of memory ends it as
+    ``out_of_memory``; any other exception is re-raised carrying ``.history``.
+    Returns ``body``'s result, or None when the run ended early.
+
+    Example:
+        >>> from d2lcnn.history import History
+        >>> h = History()
+        >>> supervise(h, lambda should_stop: 42), h.status
+        (42, 'completed')
+    """
+    try:
+        with deferred_ctrl_c() as ctrl_c:
+            def should_stop() -> None:
+                if ctrl_c.is_set():
+                    raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
+                if stop_requested(stop):
+                    raise TrainingStopped("stopped", "stopped on request")
+
+            result = body(should_stop)
+        history.end("completed")
+        return result
+    except TrainingStopped as stopped:
+        history.end(stopped.status, describe(stopped) if describe else str(stopped))
+    except BaseException as error:
+        if not is_out_of_memory(error):
+            error.history = history  # nothing is lost: the caller can still read it
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            history.end(status, f"{type(error).__name__}: {error}")
+            raise
+        history.end("out_of_memory", oom_message(history, device))
+        del error
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return None

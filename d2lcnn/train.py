@@ -22,7 +22,7 @@ from .metrics import correct_count
 from .precision import autocast, choose_format, resolve_channels_last, resolve_precision
 from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
 from .recipe import Recipe, xavier_init
-from .stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
+from .stopping import TrainingStopped, epochs_kept, restore_if_diverged, snapshot, supervise
 
 __all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
            "resolve_channels_last", "resolve_precision", "train_ch6", "xavier_init"]
@@ -133,25 +133,16 @@ def _train_epoch(step: _Step, train_iter, history: History, epoch: int,
     return train_time, seen
 
 
-def _snapshot(net: nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-def _weights_finite(net: nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
-
-
-def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop) -> int:
-    """The epochs of the run; returns the examples trained on (for the closing line)."""
-    examples, train_time = 0, 0.0
+def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop,
+                totals: dict) -> None:
+    """The epochs of the run; ``totals`` collects examples and seconds as they finish
+    (for the closing line, also when the run ends early)."""
     for epoch in epochs:
-        start, snapshot = time.perf_counter(), _snapshot(net)
+        start, saved = time.perf_counter(), snapshot(net)
         try:
             seconds, seen = _train_epoch(step, train_iter, history, epoch, should_stop)
         except TrainingStopped as stopped:
-            if stopped.status == "diverged" and not _weights_finite(net):
-                net.load_state_dict(snapshot)  # hand back the last finite weights
-                stopped.restored = epoch
+            restore_if_diverged(net, saved, stopped)  # hand back finite weights
             raise
         test_acc = evaluate_accuracy_gpu(net, test_iter, step.device,
                                          precision=step.precision,
@@ -159,12 +150,24 @@ def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop) 
         wall = time.perf_counter() - start
         history.add_epoch(history.last("train loss"), history.last("train acc"),
                           test_acc, seen / max(seconds, 1e-9), seen / wall, wall)
-        examples, train_time = examples + seen, train_time + seconds
-    return examples / train_time if train_time else 0.0
+        totals["examples"] += seen
+        totals["seconds"] += seconds
 
 
-def _prepare(net, train_iter, test_iter, device, init, fmt, loss, verbose):
-    """Move, check, initialise; choose the format; returns iterators and the format."""
+def _prepare(net, train_iter, test_iter, device, init, fmt, loss, verbose, history):
+    """Move, check, initialise; choose the format; returns iterators and the format.
+
+    An error here ends the run as ``failed`` before any epoch, carrying ``.history``.
+    """
+    try:
+        return _prepare_run(net, train_iter, test_iter, device, init, fmt, loss, verbose)
+    except Exception as error:
+        error.history = history  # as for any exception that ends a run
+        history.end("failed", f"{type(error).__name__}: {error}")
+        raise
+
+
+def _prepare_run(net, train_iter, test_iter, device, init, fmt, loss, verbose):
     if init not in ("xavier", None, False) and not callable(init):
         raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
     if hasattr(train_iter, "to"):  # d2lcnn loaders move their uint8 store once
@@ -208,7 +211,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
         recipe: a ``Recipe`` (momentum, weight decay, lr schedule, label smoothing,
-            init) in place of d2l's plain SGD; ``optimizer=``/``loss=`` still win.
+            init) in place of d2l's plain SGD; ``optimizer=``, ``loss=`` and an
+            ``init=`` other than ``"xavier"`` still win.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
@@ -223,13 +227,9 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     _announce(device, verbose)
     history = history if history is not None else History(device=str(device))
     loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
-    try:
-        train_iter, test_iter, precision, channels_last = _prepare(
-            net, train_iter, test_iter, device,
-            recipe.init_function() if recipe else init, fmt, loss, verbose)
-    except Exception as error:
-        error.history = history  # as for any exception that ends a run
-        raise
+    init = recipe.init_function() if recipe and init == "xavier" else init
+    train_iter, test_iter, precision, channels_last = _prepare(
+        net, train_iter, test_iter, device, init, fmt, loss, verbose, history)
     # --- the step, the record and its renderers
     step = _Step(net, *_optimizer(net, optimizer, recipe, lr, num_epochs * len(train_iter)),
                  loss, device, precision, channels_last, grad_clip)
@@ -292,57 +292,31 @@ def _start(history: History, net, train_iter, step: _Step, **settings) -> None:
 
 
 def _supervise(net, step, train_iter, test_iter, history, epochs, stop, detach) -> float:
-    """Run the epochs; whatever ends them, record how and keep what was finished."""
-    speed = 0.0
-    try:
-        with deferred_ctrl_c() as ctrl_c:
-            def should_stop():
-                if ctrl_c.is_set():
-                    raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
-                if stop_requested(stop):
-                    raise TrainingStopped("stopped", "stopped on request")
+    """Run the epochs; whatever ends them, record how and keep what was finished.
 
-            speed = _run_epochs(net, step, train_iter, test_iter, history, epochs,
-                                should_stop)
-        history.end("completed")
-    except TrainingStopped as stopped:
-        history.end(stopped.status, _stop_message(stopped, history, step))
-    except BaseException as error:
-        if not is_out_of_memory(error):
-            error.history = history  # nothing is lost: the caller can still read it
-            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            history.end(status, f"{type(error).__name__}: {error}")
-            raise
-        history.end("out_of_memory", _oom_message(history, step.device))
-        del error
-        if step.device.type == "cuda":
-            torch.cuda.empty_cache()
+    Returns the training speed (examples/sec) of the epochs that finished.
+    """
+    totals = {"examples": 0, "seconds": 0.0}
+    try:
+        supervise(history, lambda should_stop: _run_epochs(
+            net, step, train_iter, test_iter, history, epochs, should_stop, totals),
+            stop=stop, describe=lambda stopped: _stop_message(stopped, history, step),
+            device=step.device)
     finally:
         detach()
-    return speed
-
-
-def _epochs(n: int) -> str:
-    return f"{n} full epoch" + ("" if n == 1 else "s")
+    return totals["examples"] / totals["seconds"] if totals["seconds"] else 0.0
 
 
 def _stop_message(stopped: TrainingStopped, history: History, step: _Step) -> str:
-    kept = f"{_epochs(len(history))} kept in the history"
+    kept = f"{epochs_kept(len(history))} kept in the history"
     if stopped.status == "diverged":
         weights = ("the model holds the weights from the start of that epoch, the "
-                   "last finite ones" if getattr(stopped, "restored", None) is not None
+                   "last finite ones" if getattr(stopped, "restored", False)
                    else "the model holds the last finite weights, before that update")
         fp32 = "" if step.precision == "fp32" else ", use precision='fp32'"
         return (f"Stopped: {stopped}: the learning rate {history.settings.get('lr')} "
                 f"is probably too large; try a value 3-10x smaller{fp32}, or clip the "
-                f"gradients (grad_clip=1.0). {_epochs(len(history))} kept in the "
-                f"history; {weights}.")
+                f"gradients (grad_clip=1.0). {kept[0].upper()}{kept[1:]}; {weights}.")
     return (f"Stopped at epoch {len(history) + 1} ({stopped}); {kept} and the model "
             "keeps its weights. To continue: train_ch6(net, train_iter, test_iter, "
             "num_epochs, lr, device, init=None, history=history)")
-
-
-def _oom_message(history: History, device) -> str:
-    return (f"out of memory at epoch {len(history) + 1} on {device}: use a smaller "
-            "batch_size or resize, then run again; the model and the "
-            f"{_epochs(len(history))} so far are kept")

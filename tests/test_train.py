@@ -281,3 +281,22 @@ def test_a_recipe_sets_optimizer_schedule_loss_and_init():
 def test_a_bad_recipe_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         d2l.Recipe(**kwargs)
+
+
+def test_a_stopped_run_reports_the_speed_of_its_finished_epochs(capsys):
+    import threading
+
+    stop = threading.Event()
+    net = nn.Sequential(StopAfter(8, stop.set), *small_net())  # epoch 2's first batch
+    history = run(net, batches(4), batches(1), num_epochs=3, stop=stop)
+    assert history.status == "stopped" and len(history) == 1
+    speed = float(capsys.readouterr().out.splitlines()[-1].split()[0])
+    assert speed > 0
+
+
+def test_init_none_keeps_the_weights_also_with_a_recipe():
+    net = small_net()
+    before = [p.detach().clone() for p in net.parameters()]
+    run(net, batches(1), batches(1), lr=1e-12, init=None,
+        recipe=d2l.Recipe(init="kaiming"))
+    assert all(torch.allclose(a, b) for a, b in zip(before, net.parameters()))
