@@ -128,18 +128,26 @@ def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
     candidates = list(itertools.product(precisions, layouts))
     if len(candidates) == 1:
         return candidates[0]
-    key = (type(net).__qualname__, tuple(X.shape), str(device), tuple(candidates))
+    # the architecture, not the class: every nn.Sequential is one class
+    shapes = tuple((k, tuple(v.shape)) for k, v in net.state_dict().items())
+    key = (type(net).__qualname__, shapes, tuple(X.shape), str(device),
+           tuple(candidates))
     if key not in _CHOSEN:
         loss = loss if loss is not None else nn.CrossEntropyLoss()
         X, y = X.to(device), y.to(device)
-        times = {c: _seconds_per_step(net, X, y, loss, device, *c, steps)
-                 for c in candidates}
+        try:
+            times = {c: _seconds_per_step(net, X, y, loss, device, *c, steps)
+                     for c in candidates}
+        except Exception as error:  # noqa: BLE001 - e.g. a net that cannot be copied
+            times = {candidates[0]: 0.0}
+            note = f"not timed: {type(error).__name__}: {error}"
+            _CHOSEN[key] = (*candidates[0], note)
         best = min(times, key=times.get)
         if times[candidates[0]] <= 1.05 * times[best]:
             best = candidates[0]  # within timing noise: keep d2l's fp32 NCHW
         report = ", ".join(f"{p} {'NHWC' if cl else 'NCHW'} {t * 1e3:.3g} ms"
                            for (p, cl), t in times.items())
-        _CHOSEN[key] = (*best, report)
+        _CHOSEN.setdefault(key, (*best, report))
     precision, channels_last, report = _CHOSEN[key]
     if verbose:
         print(f"format: {precision} {'NHWC' if channels_last else 'NCHW'}, the fastest "
