@@ -142,6 +142,15 @@ def test_a_nan_loss_ends_the_run_as_diverged(mini_data):
     assert trainer.train_batch_idx == 0
 
 
+def test_a_diverging_lr_hands_back_finite_weights(mini_data):
+    model = SmallCNN()
+    model.lr = 1e38
+    data = d2l.FashionMNIST(batch_size=256, subset=1024, test_subset=100)
+    _, history = fit(model, data, max_epochs=2, verbose=False)
+    assert history.status == "diverged" and "gradient_clip_val" in history.message
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_out_of_memory_ends_the_run_and_keeps_what_was_done(mini_data):
     class Hungry(SmallCNN):
         def training_step(self, batch):
@@ -177,6 +186,24 @@ def test_errors_that_escape_carry_the_history(mini_data):
     with pytest.raises(RuntimeError) as caught:
         d2l.Trainer(max_epochs=1).fit(Wrong(), data)
     assert caught.value.history.status == "failed"
+
+
+@pytest.mark.parametrize("error, status", [
+    (IndexError("label out of range"), "failed"), (ValueError("bad"), "failed"),
+    (KeyboardInterrupt(), "interrupted")])
+def test_any_exception_from_user_code_keeps_the_finished_epochs(mini_data, error,
+                                                                status):
+    class Failing(SmallCNN):
+        def training_step(self, batch):
+            if self.trainer.epoch == 1:
+                raise error
+            return super().training_step(batch)
+
+    data = d2l.FashionMNIST(batch_size=256, subset=512, test_subset=100)
+    with pytest.raises(type(error)) as caught:
+        d2l.Trainer(max_epochs=2, verbose=False).fit(Failing(), data)
+    history = caught.value.history
+    assert history.status == status and len(history) == 1
 
 
 def test_trainer_says_when_the_gpu_it_was_asked_for_is_missing(capsys):

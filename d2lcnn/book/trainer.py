@@ -25,7 +25,8 @@ from torch import nn
 from .. import devices
 from ..history import History
 from ..precision import choose_format
-from ..stopping import TrainingStopped, deferred_ctrl_c, is_out_of_memory, stop_requested
+from ..preflight import first_batch
+from ..stopping import TrainingStopped, epochs_kept, restore_if_diverged, snapshot, supervise
 from .board import HyperParameters
 
 __all__ = ["Trainer"]
@@ -129,7 +130,8 @@ class Trainer(HyperParameters):
         if self.channels_last != "auto":
             return bool(self.channels_last)
         net = getattr(model, "net", None)  # not the model: a copy would copy the data
-        batch = self.prepare_batch(next(iter(self.train_dataloader)))
+        # peeked, not drawn: the training order is the same with and without timing
+        batch = self.prepare_batch(list(first_batch(self.train_dataloader, "train")))
         if not isinstance(net, nn.Module) or len(batch) != 2 or batch[0].dim() != 4:
             return False
         X, y = batch
@@ -157,44 +159,38 @@ class Trainer(HyperParameters):
             model.to(memory_format=torch.channels_last)
         self.optim = model.configure_optimizers()
         self.epoch = self.train_batch_idx = self.val_batch_idx = 0
-        history = self.history
+        history, loader = self.history, self.train_dataloader
         history.start(max_epochs=self.max_epochs, lr=getattr(model, "lr", None),
-                      batch_size=getattr(self.train_dataloader, "batch_size", None),
-                      resize=getattr(self.train_dataloader, "resize", None),
+                      batch_size=getattr(loader, "batch_size", None),
+                      resize=getattr(loader, "resize", None),
+                      data_source=getattr(loader, "source", None),
+                      data_split=getattr(loader, "data_split", None),
                       model=type(model).__name__, channels_last=self._nhwc,
                       api="d2l 1.0 Trainer")
         model.board.on_point = self._on_point
         if self.device.type == "cpu":
             devices.keep_freed_memory()  # activations reuse freed memory: no page faults
-        status, message = "completed", ""
-        with deferred_ctrl_c() as self._ctrl_c:
-            try:
-                for epoch in range(self.max_epochs):
-                    self.epoch = epoch  # read by Module.plot, as in d2l
-                    self._sums, self._counts = {}, {}
-                    start = time.perf_counter()
-                    train_time, seen = self.fit_epoch()
-                    self._end_epoch(train_time, seen, time.perf_counter() - start)
-            except TrainingStopped as stopped:
-                status, message = stopped.status, self._stop_message(stopped)
-            except (RuntimeError, MemoryError) as error:
-                if not is_out_of_memory(error):
-                    error.history = history  # the finished epochs are not lost
-                    history.end("failed", f"{type(error).__name__}: {error}")
-                    raise
-                status, message = "out_of_memory", (
-                    f"out of memory at epoch {self.epoch + 1} on {self.device}: use a "
-                    "smaller batch_size or resize; the model and the finished epochs "
-                    "are kept")
-                del error
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-            finally:
-                model.board.flush()
-        history.end(status, message)
-        if message and self.verbose:
-            print(message)
+        try:
+            supervise(history, self._epochs, stop=self.stop,
+                      describe=self._stop_message, device=self.device)
+        finally:
+            model.board.flush()
+        if history.message and self.verbose:
+            print(history.message)
         return history
+
+    def _epochs(self, should_stop) -> None:
+        self._should_stop = should_stop
+        for epoch in range(self.max_epochs):
+            self.epoch = epoch  # read by Module.plot, as in d2l
+            self._sums, self._counts = {}, {}
+            start, saved = time.perf_counter(), snapshot(self.model)
+            try:
+                train_time, seen = self.fit_epoch()
+            except TrainingStopped as stopped:
+                restore_if_diverged(self.model, saved, stopped)  # finite weights back
+                raise
+            self._end_epoch(train_time, seen, time.perf_counter() - start)
 
     def fit_epoch(self) -> tuple[float, int]:
         """One pass over the training data, then the validation data.
@@ -206,20 +202,22 @@ class Trainer(HyperParameters):
                                                               // 2)
         start, seen = time.perf_counter(), 0
         for i, batch in enumerate(self.train_dataloader):
-            if self._ctrl_c.is_set():
-                raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
-            if stop_requested(self.stop):
-                raise TrainingStopped("stopped", "stopped on request")
+            self._should_stop()  # Ctrl-C or stop=, between batches only
             batch = self.prepare_batch(batch)
             loss = self.model.training_step(batch)
+            if check_every == 1 and not torch.isfinite(loss.detach()).all():
+                # checked before the update on the CPU: the weights stay finite
+                raise TrainingStopped("diverged", self._diverged(loss, i))
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
             if self.gradient_clip_val > 0:
                 self.clip_gradients(self.gradient_clip_val, self.model)
             self.optim.step()
             seen += len(batch[-1])
-            # a finite check synchronises: free on the CPU, twice per epoch on a GPU
-            if (i + 1) % check_every == 0 and not torch.isfinite(loss.detach()).all():
+            # a finite check synchronises: twice per epoch on a GPU (then the epoch's
+            # starting weights are handed back)
+            if check_every > 1 and (i + 1) % check_every == 0 \
+                    and not torch.isfinite(loss.detach()).all():
                 raise TrainingStopped("diverged", self._diverged(loss, i))
             self.train_batch_idx += 1
         if self.device.type == "cuda":
@@ -257,13 +255,17 @@ class Trainer(HyperParameters):
 
     def _diverged(self, loss, batch: int) -> str:
         return (f"the loss became {float(loss.detach().float().mean()):.4g} at epoch "
-                f"{self.epoch + 1}, batch {batch + 1}: the learning rate "
-                f"{getattr(self.model, 'lr', '?')} is probably too large; try a value "
-                "3-10x smaller")
+                f"{self.epoch + 1}, batch {batch + 1}")
 
     def _stop_message(self, stopped: TrainingStopped) -> str:
-        kept = len(self.history)
+        kept = f"{epochs_kept(len(self.history))} kept in trainer.history"
         if stopped.status == "diverged":
-            return f"Stopped: {stopped}. {kept} finished epoch(s) kept in trainer.history."
-        return (f"Stopped at epoch {self.epoch + 1} ({stopped}); {kept} finished "
-                "epoch(s) kept in trainer.history and the model keeps its weights.")
+            weights = ("the model holds the weights from the start of that epoch"
+                       if getattr(stopped, "restored", False)
+                       else "the model holds the last finite weights")
+            return (f"Stopped: {stopped}: the learning rate "
+                    f"{getattr(self.model, 'lr', '?')} is probably too large; try a "
+                    "value 3-10x smaller, or clip the gradients "
+                    f"(Trainer(..., gradient_clip_val=1)). {kept}; {weights}.")
+        return (f"Stopped at epoch {self.epoch + 1} ({stopped}); {kept} and the model "
+                "keeps its weights.")
