@@ -40,6 +40,7 @@ def exercise(exercise_id: str, question: str) -> Callable[[Checker], Checker]:
         >>> check("demo.two", 3)
         demo.two: not yet. Hint: that is 1 + 2
         False
+        >>> del _REGISTRY["demo.two"]  # a demo only: keep the registry to the chapters
     """
     if exercise_id.count(".") != 1:
         raise ValueError(f"exercise ids are '<chapter>.<name>' with one dot, got {exercise_id!r}")
