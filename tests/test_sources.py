@@ -531,3 +531,44 @@ def test_unknown_source_and_bad_root_type_are_refused():
         sources.load_arrays(source="internet")
     with pytest.raises(TypeError, match="root must be a path"):
         sources.load_arrays(root=42)
+
+
+def test_an_interrupted_write_is_never_taken_for_complete_and_is_replaced(tmp_path,
+                                                                         monkeypatch):
+    folder = sources.own_dir(tmp_path, "npm")
+    calls = []
+
+    def crash_on_third(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, data)
+
+    real = folders.atomic_write
+    monkeypatch.setattr(folders, "atomic_write", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        sources.write_set(folder, make_arrays())
+    monkeypatch.setattr(folders, "atomic_write", real)
+    with pytest.raises(RuntimeError, match="interrupted writing"):
+        sources.load_arrays(tmp_path, "local")
+    sources.write_set(folder, make_arrays(seed=2))  # its own leftovers: replaced
+    sources.clear_cache()
+    assert_same(sources.load_arrays(tmp_path, "local"), make_arrays(seed=2))
+
+
+def test_write_set_keeps_an_unpacked_copy_someone_edited(tmp_path):
+    folder = sources.write_set(sources.own_dir(tmp_path, "npm"), make_arrays())
+    sources.load_arrays(tmp_path, "local", verbose=False)  # unpacks
+    copy = folder / sources.FILES["test_labels"]
+    copy.write_bytes(copy.read_bytes()[:-1] + b"\x05")  # was 9
+    with pytest.raises(FileExistsError, match="no longer"):
+        sources.write_set(folder, make_arrays(seed=3))
+    assert copy.read_bytes().endswith(b"\x05")
+
+
+def test_an_official_set_beats_a_users_subset_under_the_same_root(tmp_path):
+    official = make_arrays(seed=4)
+    blobs = official_files(official, sources.own_dir(tmp_path, "download"))
+    official_files(make_arrays(n_train=20, seed=5), sources.raw_dir(tmp_path))
+    loaded = sources.load_arrays(tmp_path, "local", options=opts(official_md5=md5s(blobs)))
+    assert_same(loaded, official)

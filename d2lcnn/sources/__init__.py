@@ -16,6 +16,7 @@ variable ``D2LCNN_SOURCES`` (e.g. ``local,mini``) limits which sources ``auto`` 
 from __future__ import annotations
 
 import os
+import tempfile  # noqa: F401  (the examples use it)
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from .arrays import (
 )
 from .download import download, official_md5, torchvision_mirrors
 from .folders import (
+    OFFICIAL_SPLIT,
     ROOT_ENV_VAR,
     choose_root,
     default_root,
@@ -78,17 +80,29 @@ class SourceOptions:
 
 def read_local(root: Path, report, official: dict[str, str] | None = None
                ) -> FashionMNISTArrays:
-    """Source 1: the first complete, valid set among the root's folders."""
+    """Source 1: the official set if any folder under ``root`` holds it, else the
+    first complete, valid set (torchvision's folder first, then d2lcnn's own).
+
+    Example:
+        >>> read_local(Path(tempfile.mkdtemp()), print, {})
+        Traceback (most recent call last):
+        ...
+        d2lcnn.sources.arrays.SourceUnavailable: no folder .../FashionMNIST/raw
+    """
     official = official_md5() if official is None else official
     folders = [raw_dir(root)] + [own_dir(root, s) for s in ("download", "kaggle", "npm")]
-    reasons = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
+    reasons, found = [], []
+    for folder in filter(Path.is_dir, folders):
         try:
-            return read_folder(folder, report, official)
+            arrays = read_folder(folder, report, official)
         except SourceUnavailable as err:
             reasons.append(str(err))
+            continue
+        if arrays.split == OFFICIAL_SPLIT:  # e.g. downloaded beside a user's subset
+            return arrays
+        found.append(arrays)
+    if found:
+        return found[0]
     raise SourceUnavailable("; ".join(reasons) or f"no folder {raw_dir(root)}")
 
 

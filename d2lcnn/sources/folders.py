@@ -30,7 +30,7 @@ from .arrays import (
     sha256_bytes,
 )
 
-__all__ = ["ROOT_ENV_VAR", "choose_root", "default_root", "own_dir", "raw_dir",
+__all__ = ["OFFICIAL_SPLIT", "ROOT_ENV_VAR", "choose_root", "default_root", "own_dir", "raw_dir",
            "read_folder", "resolve_root", "write_set"]
 
 ROOT_ENV_VAR = "D2LCNN_DATA"
@@ -176,9 +176,12 @@ def _read_part(folder: Path, part: str, official_md5: dict, known_md5: dict,
     raise SourceUnavailable(f"no {name}[.gz] in {folder}")
 
 
+OFFICIAL_SPLIT = "official split (md5 verified)"
+
+
 def _split_of(hows: set[str], manifest: dict, folder: Path) -> str:
     if hows == {"official"}:
-        return "official split (md5 verified)"
+        return OFFICIAL_SPLIT
     if hows == {"manifest"}:
         return str(manifest.get("split", "written by d2lcnn"))
     if "manifest" in hows and "official" in hows:
@@ -199,6 +202,9 @@ def read_folder(folder: Path, report: Report, official_md5: dict,
         d2lcnn.sources.arrays.SourceUnavailable: no train-images-idx3-ubyte[.gz] in ...
     """
     manifest = _read_json(folder / MANIFEST, report)
+    if manifest.get("complete") is False:
+        raise SourceUnavailable(f"{folder} holds a set d2lcnn was interrupted writing; "
+                                "the next rebuild replaces it")
     known_md5 = manifest.get("md5") if isinstance(manifest.get("md5"), dict) else {}
     index = _read_json(folder / UNPACKED, report)
     before = json.dumps(index, sort_keys=True)
@@ -230,34 +236,59 @@ def read_folder(folder: Path, report: Report, official_md5: dict,
 # ---------------------------------------------------------------- writing
 
 
+def _check_ours(folder: Path, ours: set, index: dict) -> None:
+    """Raise unless every file ``write_set`` would replace is one d2lcnn wrote."""
+    for name in FILES.values():
+        gz, plain = folder / f"{name}.gz", folder / name
+        if gz.exists() and gz.name not in ours:
+            raise FileExistsError(f"{gz} exists and was not written by d2lcnn; it is "
+                                  "left as it is")
+        if plain.exists() and plain.name not in ours:
+            entry = index.get(plain.name)
+            if not entry or sha256_bytes(plain.read_bytes()) != entry.get("sha256"):
+                raise FileExistsError(f"{plain} exists and is not (or no longer) the "
+                                      "copy d2lcnn unpacked; it is left as it is")
+
+
 def write_set(folder: Path, arrays: FashionMNISTArrays) -> Path:
     """Write ``arrays`` as torchvision-layout ``.gz`` files plus a manifest, atomically.
 
-    Only into a folder that holds no file of those names, or one d2lcnn wrote itself
-    (a manifest names its files). The manifest is written last: a set interrupted
-    half-way has none and is never taken for complete.
+    Only into a folder that holds no file of those names, or files d2lcnn wrote itself
+    (named in its manifest, or unpacked copies whose sha256 still holds). A manifest
+    marked incomplete is written first and the final one last: a set interrupted
+    half-way is never taken for complete, and the next write may replace it.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> z = np.zeros((1, 28, 28), np.uint8); one = np.zeros(1, np.uint8)
+        >>> arrays = FashionMNISTArrays(z, one, z, one, "npm", "x", "split")
+        >>> write_set(folder, arrays).name == folder.name
+        True
+        >>> _ = (folder / "mine").mkdir(); _ = (folder / "mine" / "t10k-labels-idx1-ubyte.gz"
+        ...     ).write_bytes(b"a user's file")
+        >>> write_set(folder / "mine", arrays)
+        Traceback (most recent call last):
+        ...
+        FileExistsError: ... exists and was not written by d2lcnn; it is left as it is
     """
     import hashlib
 
     require_writable(folder)
-    ours = _read_json(folder / MANIFEST, lambda _: None).get("md5", {})
-    index = _read_json(folder / UNPACKED, lambda _: None)
-    for name in FILES.values():
-        for file in (folder / f"{name}.gz", folder / name):
-            if file.exists() and file.name not in ours and file.name not in index:
-                raise FileExistsError(f"{file} exists and was not written by d2lcnn; "
-                                      "it is left as it is")
-    (folder / MANIFEST).unlink(missing_ok=True)  # ours: the set is being replaced
+    manifest = _read_json(folder / MANIFEST, lambda _: None)
+    ours = set(manifest.get("md5", {})) | set(manifest.get("writing", []))
+    _check_ours(folder, ours, _read_json(folder / UNPACKED, lambda _: None))
+    names = [f"{name}{ext}" for name in FILES.values() for ext in (".gz", "")]
+    atomic_write(folder / MANIFEST, json.dumps({"complete": False,
+                                                "writing": names}).encode())
+    (folder / UNPACKED).unlink(missing_ok=True)
     checksums = {}
     for part, name in FILES.items():
+        (folder / name).unlink(missing_ok=True)  # our unpacked copy (checked above)
         # mtime=0 makes the .gz bytes (and md5) depend on the content only
         data = gzip.compress(idx_bytes(getattr(arrays, part)), compresslevel=6, mtime=0)
         atomic_write(folder / f"{name}.gz", data)
-        if name in index:
-            (folder / name).unlink(missing_ok=True)  # our stale unpacked copy
         checksums[f"{name}.gz"] = hashlib.md5(data).hexdigest()
-    (folder / UNPACKED).unlink(missing_ok=True)
-    manifest = {"source": arrays.source, "origin": arrays.origin, "split": arrays.split,
-                "md5": checksums}
+    manifest = {"complete": True, "source": arrays.source, "origin": arrays.origin,
+                "split": arrays.split, "md5": checksums}
     atomic_write(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
     return folder
