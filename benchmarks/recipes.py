@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import d2lcnn as d2l  # noqa: E402
-from d2lcnn.devices import cpu_model  # noqa: E402
+from d2lcnn.devices import device_name  # noqa: E402
 from d2lcnn.files import atomic_write  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "recipes"
@@ -85,13 +85,17 @@ def run(args: argparse.Namespace) -> dict:
                             d2l.try_gpu(), recipe=recipe, precision=args.precision,
                             animator=False)
     wall = time.perf_counter() - start
+    if history.settings.get("data_source") == "mini":
+        raise SystemExit("trained on the bundled mini set: not a recipe result; get the "
+                         "full set with python -m d2lcnn.data download")
     elapsed = [sum(history.wall_time[:i + 1]) for i in range(len(history))]
     return {"args": {k: (str(v) if isinstance(v, Path) else v)
                      for k, v in vars(args).items()},
             "status": history.status, "test_acc": history.test_acc,
             "train_acc": history.train_acc, "epoch_end_seconds": elapsed,
             "total_seconds": wall, "settings": history.settings,
-            "cpu": cpu_model(), "threads": torch.get_num_threads(),
+            "device": history.device, "device_name": device_name(history.device),
+            "threads": torch.get_num_threads(),
             "load_before": os.getloadavg()[0], "torch": torch.__version__}
 
 
@@ -109,7 +113,7 @@ def main(argv=None) -> int:
     atomic_write(path, (json.dumps(runs, indent=1) + "\n").encode())
     best = max(result["test_acc"]) if result["test_acc"] else float("nan")
     print(f"{args.model}: test acc {best:.3f} after {result['total_seconds']:.0f} s "
-          f"({result['cpu']}) -> {path}")
+          f"({result['device_name']}) -> {path}")
     return 0
 
 

@@ -109,9 +109,15 @@ def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu")
         raise ValueError(_architecture_mismatch(path, saved, ours))
     history = state["history"]
     history = History.from_dict(history) if history is not None else None
-    net.load_state_dict(state["model"])
     if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        try:  # first: it touches no weight, and it is the load that can still fail
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"{path}'s optimizer state does not fit this optimizer "
+                             f"({error}); build the optimizer as when the checkpoint "
+                             "was saved (same type and parameter groups), or pass "
+                             "optimizer=None") from error
+    net.load_state_dict(state["model"])
     return {"history": history, "settings": state["settings"]}
 
 

@@ -84,10 +84,15 @@ def load_results(directory=None) -> dict[str, dict]:
     """All recorded results by name, each with ``history`` as a History.
 
     Example:
-        >>> isinstance(load_results(), dict)
-        True
+        >>> import tempfile
+        >>> load_results(tempfile.mkdtemp())
+        {}
     """
     directory = Path(directory) if directory is not None else results_dir()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no results folder {directory.resolve()}; pass "
+                                "directory= (the chapters write notebooks/results) or "
+                                f"set ${ENV_VAR}")
     records = {}
     for path in sorted(directory.glob("*.json")):
         record = json.loads(path.read_text())

@@ -46,9 +46,10 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> _ = nn.init.zeros_(net[1].weight), net[1].bias.data.copy_(torch.tensor([1., 0.]))
         >>> batches = [(torch.ones(3, 1, 2, 2), torch.tensor([0, 1, 0]))]
-        >>> evaluate_accuracy_gpu(net, batches) in (0.0, 1 / 3, 2 / 3, 1.0)
-        True
+        >>> evaluate_accuracy_gpu(net, batches)  # always class 0: two of three right
+        0.6666666666666666
     """
     if isinstance(net, nn.Module):
         net.eval()

@@ -383,3 +383,15 @@ def test_cli_output_problems_are_found_before_training(args, message, capsys):
     err = capsys.readouterr()
     assert info.value.code == 2 and message in err.err
     assert "training on" not in err.out
+
+
+def test_an_optimizer_of_another_shape_is_refused_before_any_weight_changes(tmp_path):
+    saved = nn.Linear(2, 2)
+    path = save_checkpoint(tmp_path / "a.pt", saved,
+                           torch.optim.SGD(saved.parameters(), lr=0.1))
+    net = nn.Linear(2, 2)
+    weights = net.weight.detach().clone()
+    other = torch.optim.SGD([{"params": [net.weight]}, {"params": [net.bias]}], lr=0.1)
+    with pytest.raises(ValueError, match="optimizer state does not fit.*as when"):
+        load_checkpoint(path, net, other)
+    assert torch.equal(net.weight, weights)

@@ -3,7 +3,11 @@
 Usage: python tools/results_table.py   (reads notebooks/results/*.json via load_results)
 """
 
+from pathlib import Path
+
 from d2lcnn.results import load_results
+
+RESULTS = Path(__file__).resolve().parent.parent / "notebooks" / "results"
 
 CHAPTERS = {  # registry name -> (notebook, what it is)
     "lenet": ("01_lenet", "LeNet-5 (sigmoid, avg pooling)"),
@@ -20,7 +24,7 @@ CHAPTERS = {  # registry name -> (notebook, what it is)
 
 
 def main() -> None:
-    records = load_results()
+    records = load_results(RESULTS)
     print("| chapter | model | test acc | epochs | images/epoch | px | precision "
           "| profile | device | wall time |")
     print("|---|---|---|---|---|---|---|---|---|---|")
