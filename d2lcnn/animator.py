@@ -9,7 +9,6 @@ connects the plot and the progress bar to its History.
 
 from __future__ import annotations
 
-import io
 import math
 import sys
 import time
@@ -17,15 +16,9 @@ import time
 from matplotlib.figure import Figure
 
 from .history import SERIES, History
-from .plotting import in_notebook, set_axes
+from .plotting import figure_png, in_notebook, set_axes
 
 __all__ = ["Animator", "attach_renderers"]
-
-
-def _figure_png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 class _NotebookRenderer:
@@ -45,7 +38,7 @@ class _NotebookRenderer:
             return
         from IPython.display import Image, display
 
-        image = Image(data=_figure_png(animator.draw()), format="png")
+        image = Image(data=figure_png(animator.draw()), format="png")
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:

@@ -5,12 +5,15 @@ The live training plot, d2l's ``Animator``, is in ``d2lcnn.animator``.
 
 from __future__ import annotations
 
+import io
 import sys
 
 # pyplot is imported lazily, by the helpers that draw on pyplot's current figure
-from matplotlib.figure import Figure  # noqa: F401  (the examples below use it)
+from matplotlib.figure import Figure
 
 __all__ = [
+    "PngFigure",
+    "figure_png",
     "in_notebook",
     "plot",
     "set_axes",
@@ -18,6 +21,30 @@ __all__ = [
     "show_images",
     "use_svg_display",
 ]
+
+
+def figure_png(fig: Figure, dpi: int = 100, tight: bool = True) -> bytes:
+    """The figure as PNG bytes (its own Agg canvas: no pyplot, no GUI backend).
+
+    Example:
+        >>> figure_png(Figure(figsize=(1, 1)))[:4]
+        b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    return buffer.getvalue()
+
+
+class PngFigure(Figure):
+    """A Figure that shows itself as PNG in any notebook, inline backend or not.
+
+    Example:
+        >>> PngFigure(figsize=(1, 1))._repr_png_()[:4]
+        b'\\x89PNG'
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
 
 
 def in_notebook() -> bool:

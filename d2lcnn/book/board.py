@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import collections
 import inspect
-import io
 import math
 
 from matplotlib.figure import Figure
 
-from ..plotting import in_notebook
+from ..plotting import figure_png, in_notebook
 
 __all__ = ["HyperParameters", "Point", "ProgressBoard"]
 
@@ -65,9 +64,7 @@ class _InPlace:
     def show(self, fig: Figure) -> None:
         from IPython.display import Image, display
 
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        image = Image(data=buffer.getvalue(), format="png")
+        image = Image(data=figure_png(fig), format="png")
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:

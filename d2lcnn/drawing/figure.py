@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
+from ..plotting import PngFigure
 from ..summary.probe import run
 from ..summary.shapes import raise_for
 from ..summary.table import make_feed, si_str
@@ -54,7 +55,7 @@ def draw_net(
     layout = net_layout(net, input_shape, depth=depth, example_input=example_input)
     if ax is None:
         width = max(4.0, 2.2 * layout.lanes + 1.0)
-        fig = Figure(figsize=(width, max(2.0, 0.72 * layout.ranks + 0.6)), dpi=100)
+        fig = PngFigure(figsize=(width, max(2.0, 0.72 * layout.ranks + 0.6)), dpi=100)
         ax = fig.add_subplot()
     render(layout, ax, full_width=full_width)
     return ax.figure
@@ -152,7 +153,7 @@ def draw_costs(
     stages = cost_stages(net, input_shape, depth=depth)
     if ax is None:
         size = (8.0, 0.9 + 0.28 * len(stages))
-        fig = Figure(figsize=size, dpi=100, layout="constrained")
+        fig = PngFigure(figsize=size, dpi=100, layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
     else:
         axes, fig = list(ax), ax[0].figure

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from ..plotting import PngFigure
 from .layout import net_layout
 
 _WINDOWED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
@@ -71,7 +72,7 @@ class ReceptiveField:
             [3, 5]
         """
         if ax is None:
-            fig = Figure(figsize=(max(4.0, 0.45 * len(self.rows) + 1.5), 3.4), dpi=100,
+            fig = PngFigure(figsize=(max(4.0, 0.45 * len(self.rows) + 1.5), 3.4), dpi=100,
                          layout="constrained")  # fmt: skip
             ax = fig.add_subplot()
         steps = range(1, len(self.rows) + 1)

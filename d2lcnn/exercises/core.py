@@ -9,6 +9,7 @@ they stay true when a net changes.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -117,7 +118,7 @@ def match_number(
         >>> match_number(2.0, 2, rel=0.01) is None
         True
     """
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):  # numpy too
         if isinstance(answer, torch.Tensor) and answer.numel() == 1:
             answer = answer.item()
         else:
@@ -233,13 +234,14 @@ def output_problem(net: nn.Module, input_shape: tuple, classes: int = 10) -> str
     Example:
         >>> output_problem(nn.Sequential(nn.Flatten(), nn.Linear(4, 10)), (2, 1, 2, 2))
     """
+    was = net.training
     try:
         with torch.no_grad():
-            was = net.training
             out = net.eval()(torch.zeros(input_shape))
-            net.train(was)
     except Exception as error:  # the learner's net: report, don't crash
         return f"your net fails on an input of shape {input_shape}: {error}"
+    finally:
+        net.train(was)  # the learner's net comes back in the mode it was in
     if tuple(out.shape) != (input_shape[0], classes):
         return (f"your net's output has shape {tuple(out.shape)}, it should be "
                 f"(batch, {classes})")  # fmt: skip

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 from matplotlib.figure import Figure
+
+from ..plotting import figure_png
 
 __all__ = ["SERIES_STYLE", "draw_runs", "png"]
 
@@ -69,6 +69,4 @@ def png(fig: Figure, dpi: int = 80) -> bytes:
         >>> png(Figure(figsize=(1, 1)))[:4]
         b'\\x89PNG'
     """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return figure_png(fig, dpi=dpi, tight=False)
