@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 import d2lcnn as d2l
+from d2lcnn.devices import cpu_model
 
 
 def lenet_sequential() -> nn.Sequential:
@@ -54,18 +54,6 @@ def time_trainer(data, epochs: int, lr: float, device) -> tuple:
     return time.perf_counter() - start, time.process_time() - cpu_start, history
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -94,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_times[name].append(cpu_seconds)
             print(f"rep {rep + 1} {name:>11}: {seconds:6.2f} s wall, {cpu_seconds:6.2f} "
                   f"s CPU, test acc {history.test_acc[-1]:.3f}", flush=True)
-    cpu = cpu_name()
+    cpu = cpu_model()
     print(f"\nLeNet, mini set ({train_iter.num_examples:,} train), 28 px, batch "
           f"{args.batch_size}, {args.epochs} epochs, {device}; torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} "

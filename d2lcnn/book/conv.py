@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..recipe import xavier_init
+
 __all__ = ["ResNeXtBlock", "Residual", "corr2d", "init_cnn"]
 
 
@@ -54,8 +56,7 @@ def init_cnn(module: nn.Module) -> None:
         >>> _ = layer.apply(init_cnn); bool(layer.weight.abs().sum() > 0)
         True
     """
-    if type(module) in (nn.Linear, nn.Conv2d):
-        nn.init.xavier_uniform_(module.weight)
+    xavier_init(module)  # the one rule, shared with train_ch6
 
 
 class Residual(nn.Module):
