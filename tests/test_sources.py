@@ -326,7 +326,7 @@ def test_download_beside_a_users_files_goes_to_its_own_folder(tmp_path, monkeypa
 
 def test_builtin_checksums_and_mirrors_are_torchvisions():
     fashion = pytest.importorskip("torchvision").datasets.FashionMNIST
-    assert sources.SourceOptions().official_md5 == dict(fashion.resources)
+    assert sources.official_md5() == dict(fashion.resources)
     assert sources.torchvision_mirrors() == list(fashion.mirrors)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile  # noqa: F401  (the examples use it)
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,7 @@ class SourceOptions:
     """
 
     mirrors: list[str] | None = None  # None: torchvision's
-    official_md5: dict[str, str] = field(default_factory=official_md5)
+    official_md5: dict[str, str] | None = None  # None: torchvision's
     download_timeout_s: float = 10.0
     kaggle_glob: str = KAGGLE_GLOB
     npm_command: str = "npm"
@@ -89,7 +89,6 @@ def read_local(root: Path, report, official: dict[str, str] | None = None
         ...
         d2lcnn.sources.arrays.SourceUnavailable: no folder .../FashionMNIST/raw
     """
-    official = official_md5() if official is None else official
     folders = [raw_dir(root)] + [own_dir(root, s) for s in ("download", "kaggle", "npm")]
     reasons, found = [], []
     for folder in filter(Path.is_dir, folders):

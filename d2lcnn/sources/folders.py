@@ -11,6 +11,7 @@ bytes, and read only while that still holds.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -137,14 +138,17 @@ def _read_unpacked(plain: Path, entry, report: Report, part: str):
     return None
 
 
-def _read_gz(gz: Path, part: str, official_md5: dict, known_md5: dict):
-    from torchvision.datasets.utils import calculate_md5
+def _read_gz(gz: Path, part: str, official_md5: dict | None, known_md5: dict):
+    if official_md5 is None:  # torchvision's, imported only when a .gz is checked
+        from .download import official_md5 as torchvision_md5
 
-    digest = calculate_md5(str(gz))
+        official_md5 = torchvision_md5()
+    packed = gz.read_bytes()
+    digest = hashlib.md5(packed).hexdigest()  # of the bytes already read: one pass
     how = ("official" if digest == official_md5.get(gz.name)
            else "manifest" if digest == known_md5.get(gz.name) else "unofficial")
     try:
-        data = gzip.decompress(gz.read_bytes())
+        data = gzip.decompress(packed)
     except (OSError, EOFError) as err:  # truncated or not gzip at all
         raise ValueError(f"{gz}: not a readable .gz file ({err})") from err
     return parse_idx(data, part, gz), how, data
@@ -160,7 +164,7 @@ def _keep_unpacked(plain: Path, data: bytes, how: str, index: dict) -> None:
     index[plain.name] = {"sha256": sha256_bytes(data), "how": how}
 
 
-def _read_part(folder: Path, part: str, official_md5: dict, known_md5: dict,
+def _read_part(folder: Path, part: str, official_md5: dict | None, known_md5: dict,
                index: dict, report: Report) -> tuple[np.ndarray, str, bytes | None]:
     """One file: (array, how it was checked, the unpacked bytes of a .gz read)."""
     name = FILES[part]
@@ -191,7 +195,7 @@ def _split_of(hows: set[str], manifest: dict, folder: Path) -> str:
             "checksum): used as found")
 
 
-def read_folder(folder: Path, report: Report, official_md5: dict,
+def read_folder(folder: Path, report: Report, official_md5: dict | None = None,
                 source: str = "local") -> FashionMNISTArrays:
     """The set in ``folder`` as found; ``SourceUnavailable`` naming what is wrong.
 
@@ -271,8 +275,6 @@ def write_set(folder: Path, arrays: FashionMNISTArrays) -> Path:
         ...
         FileExistsError: ... exists and was not written by d2lcnn; it is left as it is
     """
-    import hashlib
-
     require_writable(folder)
     manifest = _read_json(folder / MANIFEST, lambda _: None)
     ours = set(manifest.get("md5", {})) | set(manifest.get("writing", []))
