@@ -119,11 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on this many examples (class-balanced, fixed)")
     train.add_argument("--test-subset", type=_positive_int)
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="auto: bf16 autocast where the device computes it "
-                       "natively (default), else fp32")
+                       help="auto (default): fp32 or, where the device computes it "
+                       "natively, bf16 autocast, whichever a timed step says is faster")
     train.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                        default="auto", help="NHWC memory format (default: auto, i.e. "
-                       "on under bf16 autocast, where it was faster)")
+                       "where a timed step on the first batch says it is faster)")
     train.add_argument("--compile", action="store_true",
                        help="torch.compile the model first (slow start; try on GPUs)")
     train.add_argument("--device", help="e.g. cpu, cuda:1 (default: the first GPU)")

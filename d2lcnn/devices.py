@@ -75,8 +75,8 @@ def best_device() -> torch.device:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), e.g. "AMD EPYC", with its
-    bf16 support, since that decides what ``precision="auto"`` picks.
+    """The CPU's model name (from /proc/cpuinfo, as ``lscpu`` shows it), e.g. "AMD
+    EPYC", with its core count and bf16 support, which ``precision="auto"`` depends on.
 
     Example:
         >>> "cores" in cpu_model()

@@ -18,7 +18,7 @@ import time
 import torch
 from torch import nn
 
-__all__ = ["PRECISIONS", "autocast", "choose_format", "resolve_channels_last",
+__all__ = ["PRECISIONS", "autocast", "check_channels_last", "choose_format",
            "resolve_precision"]
 
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -46,25 +46,17 @@ def resolve_precision(precision: str, device) -> str:
     return "fp32"
 
 
-def resolve_channels_last(channels_last: bool | str, precision: str) -> bool:
-    """``"auto"`` becomes True under bf16 autocast, where NHWC was faster for every net
-    measured, else False (d2l's NCHW).
-
-    Measured per training step on a 2-core Xeon with AVX512-BF16 (images/s, bf16 ->
-    bf16 + channels_last): LeNet 27k -> 32k, AlexNet@96 638 -> 779, ResNet-18@96
-    195 -> 255, NiN@72 1007 -> 1404, GoogLeNet@32 484 -> 644, DenseNet@64 491 -> 714,
-    MobileNet v1@48 290 -> 339. In fp32 it was mixed (ResNet-18@64 slower).
+def check_channels_last(channels_last) -> bool | str:
+    """``channels_last`` if it is True, False or ``"auto"``; else a clear error.
 
     Example:
-        >>> resolve_channels_last("auto", "bf16"), resolve_channels_last("auto", "fp32")
-        (True, False)
+        >>> check_channels_last("auto"), check_channels_last(False)
+        ('auto', False)
     """
     if channels_last not in (True, False, "auto"):
         raise ValueError(
             f"channels_last must be True, False or 'auto', got {channels_last!r}")
-    if channels_last == "auto":
-        return precision == "bf16"
-    return bool(channels_last)
+    return channels_last if channels_last == "auto" else bool(channels_last)
 
 
 def autocast(device: torch.device, precision: str):
@@ -121,8 +113,8 @@ def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
     device = torch.device(device)
     precisions = [resolve_precision(precision, device)] if precision != "auto" else \
         ["fp32"] + (["bf16"] if resolve_precision("auto", device) == "bf16" else [])
-    layouts = [resolve_channels_last(channels_last, "fp32")] \
-        if channels_last != "auto" else [False, True]
+    channels_last = check_channels_last(channels_last)
+    layouts = [channels_last] if channels_last != "auto" else [False, True]
     if X.dim() != 4:
         layouts = [False]  # channels_last is a 4-D layout
     candidates = list(itertools.product(precisions, layouts))

@@ -19,13 +19,13 @@ from .animator import attach_renderers
 from .devices import best_device, keep_freed_memory
 from .history import History
 from .metrics import correct_count
-from .precision import autocast, choose_format, resolve_channels_last, resolve_precision
+from .precision import autocast, check_channels_last, choose_format, resolve_precision
 from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
 from .recipe import Recipe, xavier_init
 from .stopping import TrainingStopped, epochs_kept, restore_if_diverged, snapshot, supervise
 
 __all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
-           "resolve_channels_last", "resolve_precision", "train_ch6", "xavier_init"]
+           "resolve_precision", "train_ch6", "xavier_init"]
 
 
 def _to_device(X, device, channels_last: bool):
@@ -276,7 +276,7 @@ def _checked(num_epochs, lr, optimizer, grad_clip, device, precision, channels_l
     if grad_clip is not None:
         grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
     device = check_device(device if device is not None else best_device())
-    resolve_precision(precision, device), resolve_channels_last(channels_last, "fp32")
+    resolve_precision(precision, device), check_channels_last(channels_last)
     return num_epochs, lr, grad_clip, device, (precision, channels_last)
 
 
