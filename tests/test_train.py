@@ -300,3 +300,16 @@ def test_init_none_keeps_the_weights_also_with_a_recipe():
     run(net, batches(1), batches(1), lr=1e-12, init=None,
         recipe=d2l.Recipe(init="kaiming"))
     assert all(torch.allclose(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_timing_the_formats_draws_no_random_number_from_the_run():
+    from d2lcnn import precision as formats
+
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 10))
+    X, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    formats._CHOSEN.clear()
+    torch.manual_seed(0)
+    formats.choose_format(net, X, y, torch.device("cpu"), "auto", "auto")
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
