@@ -22,51 +22,42 @@ from .data import load_data_fashion_mnist
 from .devices import try_gpu
 from .precision import PRECISIONS
 from .profiles import PROFILES, profile_name
-from .registry import get_model, list_models
+from .registry import get_model, list_models, model_settings
 from .results import results_dir, save_result
 from .train import train_ch6
 
-__all__ = ["BOOK_SETTINGS", "choose_settings", "main"]
+__all__ = ["choose_settings", "main"]
 
-BOOK_EPOCHS = 10  # every CNN chapter of the book trains for 10 epochs
-# The book's per-chapter settings: model -> (lr, batch_size, resize).
-BOOK_SETTINGS = {
-    "lenet": (0.9, 256, 28),  # sigmoid LeNet needs a large lr
-    "alexnet": (0.01, 128, 224),
-    "vgg11": (0.05, 128, 224),
-    "nin": (0.1, 128, 224),
-    "googlenet": (0.1, 128, 96),
-    "lenet_bn": (1.0, 256, 28),
-    "resnet18": (0.05, 256, 96),
-    "densenet": (0.1, 256, 96),
-    "mobilenet_v1": (0.1, 256, 96),  # not in the book: our choice, as DenseNet
-}
-DEFAULT_SETTINGS = (0.1, 256, 28)  # a registered model the table does not know
-# How the reduced profiles shrink the book's run (chapters set their own in notebooks):
-# profile -> (max resize, train subset, test subset, epochs); 28 px nets keep all data.
-REDUCTIONS = {
-    "cpu": (96, 10_000, 2_000, 3),  # a few minutes per model on a 2-core CPU
-    "smoke": (32, 512, 256, 1),  # seconds, on the bundled mini set
-}
+# A registered model without chapter settings (a learner's own): d2l's defaults.
+DEFAULT_SETTINGS = dict(lr=0.1, batch_size=256, resize=None, subset=None,
+                        test_subset=None)
+DEFAULT_EPOCHS = {"full": 10, "cpu": 3, "smoke": 1}
+SMOKE_SUBSETS = (512, 256)  # train, test: seconds on the mini set
 
 
 def choose_settings(model: str, profile: str, **overrides) -> dict:
     """Training settings of ``model`` in ``profile``; ``None`` overrides are skipped.
+
+    The chapter's own ``SETTINGS`` (its notebook's profile cell), so the CLI trains
+    what the chapter trains.
 
     Example:
         >>> s = choose_settings("alexnet", "full", epochs=2)
         >>> s["lr"], s["batch_size"], s["resize"], s["epochs"]
         (0.01, 128, 224, 2)
     """
-    lr, batch_size, resize = BOOK_SETTINGS.get(model, DEFAULT_SETTINGS)
-    settings = dict(lr=lr, batch_size=batch_size, resize=resize, epochs=BOOK_EPOCHS,
-                    subset=None, test_subset=None)
-    if profile in REDUCTIONS:
-        max_resize, subset, test_subset, epochs = REDUCTIONS[profile]
-        settings["epochs"] = epochs
-        if profile == "smoke" or resize > 28:
-            settings.update(subset=subset, test_subset=test_subset)
-        settings["resize"] = min(resize, max_resize)
+    try:
+        chapter = model_settings(model, profile)
+    except ValueError:
+        chapter = {**DEFAULT_SETTINGS, "num_epochs": DEFAULT_EPOCHS[profile]}
+        if profile == "smoke":
+            chapter["subset"], chapter["test_subset"] = SMOKE_SUBSETS
+    settings = {key: chapter.get(key) for key in
+                ("lr", "batch_size", "resize", "subset", "test_subset")}
+    settings["resize"] = settings["resize"] or 28
+    settings["epochs"] = chapter["num_epochs"]
+    if "precision" in chapter:
+        settings["precision"] = chapter["precision"]
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return settings
 
@@ -118,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--subset", type=_positive_int,
                        help="train on this many examples (class-balanced, fixed)")
     train.add_argument("--test-subset", type=_positive_int)
-    train.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="auto (default): fp32 or, where the device computes it "
-                       "natively, bf16 autocast, whichever a timed step says is faster")
+    train.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="the chapter's (default), or auto: fp32 or, where the "
+                       "device computes it natively, bf16 autocast, whichever a timed "
+                       "step says is faster")
     train.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                        default="auto", help="NHWC memory format (default: auto, i.e. "
                        "where a timed step on the first batch says it is faster)")
@@ -150,11 +142,22 @@ def _check_resize(parser, net, resize: int) -> None:
                      "--resize with a size it accepts")
 
 
-def _smallest_workable(net, resize: int) -> int:
-    """``resize``, raised to the smallest size the net as built accepts if needed."""
-    from .summary import min_input_size
+def _build(model: str, profile: str, resize: int):
+    """The model as its chapter trains it: its classifier sized for the resize, and
+    the chapter's own builder arguments (VGG's ``ratio``, MobileNet's ``width_mult``)."""
+    import inspect
 
-    return max(resize, min_input_size(net, include_linear=True))
+    from .registry import _builder
+
+    try:
+        chapter = model_settings(model, profile)
+    except ValueError:  # a model without a chapter: its builder's defaults
+        chapter = {}
+    takes = inspect.signature(_builder(model)).parameters
+    kwargs = {name: chapter[name] for name in takes if name in chapter}
+    if "resolution" in takes:
+        kwargs["resolution"] = resize
+    return get_model(model, **kwargs)
 
 
 def _check_output(parser, out: Path | None, name: str) -> None:
@@ -187,16 +190,15 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    net = get_model(args.model)
-    if args.resize is None and profile in REDUCTIONS:
-        settings["resize"] = _smallest_workable(net, settings["resize"])
+    net = _build(args.model, profile, settings["resize"])
     _check_resize(parser, net, settings["resize"])
+    precision = args.precision or settings.pop("precision", "auto")
     device = torch.device(args.device) if args.device else try_gpu()
     name = args.name or args.model
     keep = profile != "smoke" or args.out is not None
     _check_output(parser, (args.out or results_dir()) if keep else None, name)
     print(f"profile: {profile}; " + ", ".join(f"{k}={v}" for k, v in settings.items())
-          + f"; precision={args.precision}, channels_last={args.channels_last}"
+          + f"; precision={precision}, channels_last={args.channels_last}"
           + (", compiled" if args.compile else ""))
 
     train_iter, test_iter = load_data_fashion_mnist(
@@ -215,7 +217,7 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     model = torch.compile(net) if args.compile else net
     history = train_ch6(model, train_iter, test_iter, settings["epochs"],
                         settings["lr"], device, animator=animator,
-                        precision=args.precision, channels_last=args.channels_last)
+                        precision=precision, channels_last=args.channels_last)
     history.settings.update(model=args.model, profile=profile, seed=args.seed,
                             subset=settings["subset"],
                             test_subset=settings["test_subset"],
@@ -237,8 +239,9 @@ def list_command() -> int:
     if not names:
         print("no models registered yet")
     for name in names:
-        lr, batch_size, resize = BOOK_SETTINGS.get(name, DEFAULT_SETTINGS)
-        print(f"{name:14s} lr {lr:<5g} batch {batch_size:<4d} resize {resize}")
+        full = choose_settings(name, "full")
+        print(f"{name:14s} lr {full['lr']:<5g} batch {full['batch_size']:<4d} "
+              f"resize {full['resize']}")
     return 0
 
 

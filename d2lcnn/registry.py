@@ -83,3 +83,29 @@ def model_chapter(name: str) -> str:
             f"notebook generated (no 'Defined in' line); models from #@save cells have one"
         )
     return found.group(1)
+
+
+def model_settings(name: str, profile: str) -> dict:
+    """The chapter's training settings of model ``name`` in ``profile``.
+
+    They are the ``SETTINGS`` of the chapter's profile cell (exported with its
+    ``#@save`` cells), the same values the notebook, the CLI and the panel use. A
+    chapter with several models may give one its own learning rate as
+    ``lr_<variant>`` (``lr_modern`` for ``lenet_modern``).
+
+    Example:
+        >>> model_settings("alexnet", "full")["lr"], model_settings("lenet_modern", "full")["lr"]
+        (0.01, 0.3)
+    """
+    module = sys.modules[_builder(name).__module__]
+    table = getattr(module, "SETTINGS", None)
+    if table is None:
+        raise ValueError(f"model {name!r} has no chapter settings ({module.__name__} "
+                         "defines no SETTINGS); pass the hyperparameters yourself")
+    if profile not in table:
+        raise ValueError(f"profile must be one of {sorted(table)}, got {profile!r}")
+    settings = dict(table[profile])
+    variant = name.split("_", 1)[1] if "_" in name else ""
+    if f"lr_{variant}" in settings:
+        settings["lr"] = settings[f"lr_{variant}"]
+    return settings

@@ -36,7 +36,7 @@ def test_smoke_run_prints_d2ls_lines_and_writes_history_and_curve(tmp_path, caps
     assert record["name"] == "tiny_cli_net" and record["profile"] == "smoke"
     assert len(history["test_acc"]) == 2 and history["status"] == "completed"
     assert history["settings"]["model"] == "tiny_cli_net"
-    assert history["settings"]["subset"] == cli.REDUCTIONS["smoke"][1]
+    assert history["settings"]["subset"] == cli.SMOKE_SUBSETS[0]
     png = (tmp_path / "tiny_cli_net.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
 
@@ -57,15 +57,20 @@ def test_smoke_run_without_out_records_nothing(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_book_settings_by_profile():
+def test_the_cli_trains_what_the_chapter_trains():
+    from d2lcnn.models import alexnet, lenet, resnet
+
     full = cli.choose_settings("resnet18", "full")
     assert (full["lr"], full["batch_size"], full["resize"], full["epochs"]) == (
-        0.05, 256, 96, 10)
-    assert full["subset"] is None
-    cpu = cli.choose_settings("alexnet", "cpu")
-    assert cpu["resize"] == 96 and cpu["subset"] == 10_000
-    assert cli.choose_settings("lenet", "cpu")["subset"] is None  # 28 px: all data
+        resnet.SETTINGS["full"]["lr"], resnet.SETTINGS["full"]["batch_size"],
+        resnet.SETTINGS["full"]["resize"], resnet.SETTINGS["full"]["num_epochs"])
+    cpu, chapter = cli.choose_settings("alexnet", "cpu"), alexnet.SETTINGS["cpu"]
+    assert {k: cpu[k] for k in ("lr", "batch_size", "resize", "subset")} == {
+        k: chapter[k] for k in ("lr", "batch_size", "resize", "subset")}
+    assert cli.choose_settings("lenet_modern", "cpu")["lr"] == lenet.SETTINGS["cpu"][
+        "lr_modern"]
     assert cli.choose_settings("lenet", "full", lr=0.3, epochs=None)["lr"] == 0.3
+    assert cli.choose_settings("tiny_cli_net", "smoke")["epochs"] == 1  # no chapter
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,7 +9,22 @@ from torch import nn
 
 from d2lcnn.registry import register_model
 
-__all__ = ["batch_norm", "BatchNorm", "LeNetBN", "lenet_bn"]
+__all__ = ["SETTINGS", "batch_norm", "BatchNorm", "LeNetBN", "lenet_bn"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=1.0, num_epochs=10, batch_size=256, subset=None,
+              sweep_lrs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), sweep_epochs=5,
+              sweep_subset=None, sweep_test_subset=None),
+    cpu=dict(lr=1.0, num_epochs=5,  # 5 epochs: about 1 point below 10
+             batch_size=256, subset=20000,  # a third of the data: ~1-2 points lower
+             sweep_lrs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+             sweep_epochs=2,  # 2 short epochs per run: ranks the lrs, not converged
+             sweep_subset=6000, sweep_test_subset=2000),
+    smoke=dict(lr=1.0, num_epochs=1, batch_size=256, subset=512,
+               sweep_lrs=(0.1, 1.0), sweep_epochs=1, sweep_subset=512,
+               sweep_test_subset=200),  # tests only
+)
 
 
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training=None):

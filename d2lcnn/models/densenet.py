@@ -10,6 +10,7 @@ from torch import nn
 from d2lcnn.registry import register_model
 
 __all__ = [
+    "SETTINGS",
     "conv_block",
     "DenseBlock",
     "transition_block",
@@ -17,6 +18,20 @@ __all__ = [
     "DenseNet",
     "densenet",
 ]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
+              test_subset=None, precision="fp32"),
+    cpu=dict(lr=0.1, num_epochs=2,  # 2 epochs: a few points below convergence
+             batch_size=256,
+             resize=64,  # 64 px: 2.25x fewer FLOPs than 96, last maps are 2x2
+             subset=10_000,  # a sixth of the training set: lower accuracy
+             test_subset=None,
+             precision="auto"),  # bf16 autocast where native: ~2x faster on CPU
+    smoke=dict(lr=0.1, num_epochs=1, batch_size=64, resize=32, subset=128,
+               test_subset=100, precision="auto"),  # tests: checks the cells run
+)
 
 
 def conv_block(input_channels, num_channels):

@@ -10,7 +10,24 @@ from torch.nn import functional as F
 
 from d2lcnn.registry import register_model
 
-__all__ = ["Inception", "GOOGLENET_STAGES", "GoogLeNet", "googlenet"]
+__all__ = ["SETTINGS", "Inception", "GOOGLENET_STAGES", "GoogLeNet", "googlenet"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=96, subset=None,
+              test_subset=None),
+    # cpu: with lr 0.1, batch 64 the loss sat at 2.30 for 200+ updates (no BN, Xavier,
+    # plain SGD); lr 0.2, batch 32 leaves the plateau after ~350 updates, lr 0.3-0.4
+    # did too but then bounced back to 2.30
+    cpu=dict(lr=0.2,  # twice the book's lr: escapes the 2.30 plateau sooner, noisier
+             num_epochs=4,  # 4 epochs (1,500 updates): far from converged
+             batch_size=32,  # a quarter of the book's batch: 4x the updates per image
+             resize=32,  # 32 px: 9x fewer FLOPs; last stages see 2x2, 1x1 maps
+             subset=12000,  # a fifth of the training set: lower accuracy
+             test_subset=2000),  # evaluation on 2,000 test images: noisier estimate
+    smoke=dict(lr=0.1, num_epochs=1, batch_size=128, resize=16, subset=256,
+               test_subset=100),  # tests only: checks that the cells run
+)
 
 
 class Inception(nn.Module):

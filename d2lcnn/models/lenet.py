@@ -9,7 +9,16 @@ from torch import nn
 
 from d2lcnn.registry import register_model
 
-__all__ = ["LeNet", "lenet", "lenet_modern"]
+__all__ = ["SETTINGS", "LeNet", "lenet", "lenet_modern"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.9, lr_modern=0.3, batch_size=256, num_epochs=10, subset=None),
+    cpu=dict(lr=0.9, lr_modern=0.3, batch_size=256,
+             num_epochs=10, subset=None),  # the book's run: ~30 s per net on 2 cores
+    smoke=dict(lr=0.9, lr_modern=0.3, batch_size=256, num_epochs=1,
+               subset=512),  # tests only
+)
 
 
 class LeNet(nn.Module):

@@ -10,12 +10,27 @@ from torch import nn
 from d2lcnn.registry import register_model
 
 __all__ = [
+    "SETTINGS",
     "DepthwiseSeparableConv",
     "MOBILENET_V1",
     "MobileNetV1",
     "mobilenet_v1",
     "InvertedResidual",
 ]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
+              test_subset=None, width_mult=1.0, precision="fp32"),
+    cpu=dict(lr=0.1, num_epochs=2,  # 2 epochs: far from converged
+             batch_size=128,  # more updates per epoch on the small subset
+             resize=48,  # 48 px (rho = 0.5): 4x fewer FLOPs, last maps are 2x2
+             subset=6_000,  # 10% of the training set: lower accuracy
+             test_subset=2_000,  # a noisier test accuracy
+             width_mult=1.0, precision="auto"),  # bf16 autocast where native
+    smoke=dict(lr=0.1, num_epochs=1, batch_size=64, resize=32, subset=128,
+               test_subset=100, width_mult=1.0, precision="auto"),  # tests only
+)
 
 
 class DepthwiseSeparableConv(nn.Module):

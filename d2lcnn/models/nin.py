@@ -9,7 +9,21 @@ from torch import nn
 
 from d2lcnn.registry import register_model
 
-__all__ = ["nin_block", "NIN_BLOCKS", "NiN", "nin"]
+__all__ = ["SETTINGS", "nin_block", "NIN_BLOCKS", "NiN", "nin"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=224, subset=None,
+              test_subset=None),
+    cpu=dict(lr=0.05,  # half the book's: batch 32 is noisier; 0.2-0.3 killed the scores
+             num_epochs=3,  # 3 epochs: far from converged (test acc still rising)
+             batch_size=32,  # 4x the updates per image: ~1,000 needed to leave chance
+             resize=72,  # 72 px: 14x fewer FLOPs than 224, but the last maps are 1x1
+             subset=30000,  # half the training set: lower accuracy
+             test_subset=2000),  # evaluation on 2,000 test images: noisier estimate
+    smoke=dict(lr=0.1, num_epochs=1, batch_size=128, resize=72, subset=256,
+               test_subset=100),  # tests only: checks that the cells run
+)
 
 
 def nin_block(in_channels, out_channels, kernel_size, strides, padding):

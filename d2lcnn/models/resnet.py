@@ -10,7 +10,21 @@ from torch.nn import functional as F
 
 from d2lcnn.registry import register_model
 
-__all__ = ["Residual", "resnet_block", "RESNET18", "ResNet", "resnet18"]
+__all__ = ["SETTINGS", "Residual", "resnet_block", "RESNET18", "ResNet", "resnet18"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.05, num_epochs=10, batch_size=256, resize=96, subset=None,
+              test_subset=None, precision="fp32"),
+    cpu=dict(lr=0.05, num_epochs=2,  # 2 epochs: a few points below convergence
+             batch_size=256,
+             resize=64,  # 64 px: 2.25x fewer FLOPs than 96, last maps are 2x2
+             subset=15_000,  # a quarter of the training set: lower accuracy
+             test_subset=None,
+             precision="auto"),  # bf16 autocast where native: ~2x faster on CPU
+    smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=256,
+               test_subset=200, precision="auto"),  # tests: checks the cells run
+)
 
 
 class Residual(nn.Module):

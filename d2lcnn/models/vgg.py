@@ -9,7 +9,22 @@ from torch import nn
 
 from d2lcnn.registry import register_model
 
-__all__ = ["vgg_block", "VGG11", "VGG", "vgg11"]
+__all__ = ["SETTINGS", "vgg_block", "VGG11", "VGG", "vgg11"]
+
+
+SETTINGS = dict(  # per profile; the CLI and the panel read these too
+    full=dict(lr=0.05, ratio=4, num_epochs=10, batch_size=128, resize=224, subset=None,
+              test_subset=None, precision="fp32"),
+    cpu=dict(lr=0.05, ratio=4,  # the book's narrow VGG-11
+             num_epochs=3,  # of 10: still improving
+             batch_size=32,  # more SGD steps for the few images we can afford
+             resize=64,  # 64 px: ~12x fewer conv FLOPs than 224
+             subset=12000,  # of 60,000 training images
+             test_subset=2000,  # of 10,000: accuracy to about +-1 %
+             precision="auto"),  # bf16 autocast where the CPU has it
+    smoke=dict(lr=0.05, ratio=4, num_epochs=1, batch_size=64, resize=32, subset=128,
+               test_subset=100, precision="fp32"),  # tests only
+)
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
