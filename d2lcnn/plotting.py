@@ -46,6 +46,9 @@ class PngFigure(Figure):
     def _repr_png_(self) -> bytes:
         return figure_png(self)
 
+    def __repr__(self) -> str:  # a notebook's text fallback reads as any Figure's
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Colab, Kaggle, VS Code).
