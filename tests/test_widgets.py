@@ -464,3 +464,22 @@ def test_a_notebooks_own_run_is_shown_from_the_start_and_in_the_snapshot(monkeyp
     assert [r.number for r in panel.runs] == [1, 2]
     with pytest.raises(TypeError, match="History that train_ch6 returned"):
         TrainingPanel(small_cnn, defaults=FAST, history={"test acc": [0.8]})
+
+
+def test_timing_after_a_stopped_run_is_not_ended_by_the_old_stop():
+    panel = TrainingPanel(small_cnn, defaults=FAST)
+    panel.controller._stop_event.set()  # as a Stop during an earlier run leaves it
+    panel.measure_button.click()
+    assert panel.wait(timeout=60)
+    assert "s per epoch of 320 images" in panel.info.value, panel.error.value
+    assert "Timing a few steps" not in panel.status.value
+
+
+def test_a_stop_click_while_a_run_ends_changes_nothing():
+    panel = TrainingPanel(small_cnn, defaults=FAST)
+    panel.controller.subscribe(lambda event: event == "end" and panel.stop())
+    panel.train_button.click()
+    assert panel.wait(timeout=120)
+    (run,) = panel.runs
+    assert run.status == "completed" and "Stopping" not in panel.status.value
+    assert not panel.controller._stop_event.is_set()

@@ -118,6 +118,7 @@ class PanelController:
         self.num_train = self.defaults.get("subset")
         self._device, self._load_data = device, load_data
         self._stop_event = threading.Event()
+        self._ending = False  # a run's end is being drawn (see stop)
         self._thread: threading.Thread | None = None
         self._busy = False
         self._listeners: list = []
@@ -233,12 +234,13 @@ class PanelController:
             self.set_status(problem, "refused")
             return False
         before = self.status  # a run's result stays on show after the timing
+        self._stop_event.clear()  # a Stop of an earlier run must not end the timing
         return self._start(lambda: self._measure_job(settings, before),
                            "Timing a few steps...")
 
     def stop(self) -> None:
         """Ask the current run to end at the next batch boundary (the Stop button)."""
-        if self._busy:
+        if self._busy and not self._ending:  # a run that is ending has nothing to stop
             self._stop_event.set()
             self.set_status("Stopping at the next batch...", "stopped")
 
@@ -306,17 +308,22 @@ class PanelController:
         finally:
             run.history.unsubscribe(listener)
             run.wall_time = time.perf_counter() - start
-            self.status = (summary_text(run), run.status)
-            self._emit("end")
+            self._ending = True  # Stop clicks while the end is drawn change nothing
+            try:
+                self.status = (summary_text(run), run.status)
+                self._emit("end")
+            finally:
+                self._ending = False
 
     def _measure_job(self, settings, status: tuple[str, str]) -> None:
         try:
             self.estimates[self.speed_key(settings)] = time_training_steps(
                 self.make_net, settings, channels=self.channels, device=self.device,
                 stop=self._stop_event)
-            self.set_status(*status)
         except Exception as error:
             self.show_error("timing a step", error)
+        finally:
+            self.set_status(*status)  # "Timing a few steps..." never stays behind
         self._emit("info")
 
     def _data(self, settings):

@@ -16,6 +16,8 @@ MAX_OVERLAID = 6  # more faded curves than this turn the plot into noise
 def _draw_run(ax_loss, ax_acc, run, newest: bool) -> None:
     for name, (color, style) in SERIES_STYLE.items():
         xs, ys = run.history.points.get(name, ([], []))
+        n = min(len(xs), len(ys))  # the worker may be between appending x and y
+        xs, ys = xs[:n], ys[:n]
         ax = ax_loss if name == "train loss" else ax_acc
         alpha, width = (1.0, 1.8) if newest else (0.25, 1.0)
         # a one-point series (a one-epoch run's test acc) is invisible as a line

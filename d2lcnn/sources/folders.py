@@ -91,12 +91,22 @@ def resolve_root(root) -> Path:
 
 
 def raw_dir(root: Path) -> Path:
-    """torchvision's folder for the files: ``root/FashionMNIST/raw``."""
+    """torchvision's folder for the files: ``root/FashionMNIST/raw``.
+
+    Example:
+        >>> raw_dir(Path("/data")).as_posix()
+        '/data/FashionMNIST/raw'
+    """
     return Path(root) / "FashionMNIST" / "raw"
 
 
 def own_dir(root: Path, source: str) -> Path:
-    """The folder d2lcnn writes ``source``'s set into (never a user's folder)."""
+    """The folder d2lcnn writes ``source``'s set into (never a user's folder).
+
+    Example:
+        >>> own_dir(Path("/data"), "npm").as_posix()
+        '/data/d2lcnn-npm/FashionMNIST/raw'
+    """
     return Path(root) / f"d2lcnn-{source}" / "FashionMNIST" / "raw"
 
 

@@ -17,7 +17,17 @@ KAGGLE_GLOB = "/kaggle/input/**/fashion-mnist_train.csv"  # any data set's folde
 
 
 def parse_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A Kaggle ``fashion-mnist_*.csv`` (``label,pixel1..pixel784``) as arrays."""
+    """A Kaggle ``fashion-mnist_*.csv`` (``label,pixel1..pixel784``) as arrays.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "fashion-mnist_test.csv"
+        >>> header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
+        >>> _ = path.write_text(header + "\\n3," + ",".join(["0"] * 784) + "\\n")
+        >>> images, labels = parse_kaggle_csv(path)
+        >>> images.shape, labels.tolist()
+        ((1, 28, 28), [3])
+    """
     with open(path) as f:
         header = f.readline().strip().split(",")
         if header[:2] != ["label", "pixel1"] or len(header) != 1 + PIXELS:
