@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from . import sources
 from .devices import best_device, keep_freed_memory
+from .preflight import check_positive_int
 
 __all__ = ["TEXT_LABELS", "FashionMNISTBatches", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "resize_matrix"]
@@ -80,13 +81,7 @@ def _resize_pair(resize) -> tuple[int, int] | None:
 def _positive_int(name: str, value, *, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        hint = f"; pass {name}={round(value)}" if isinstance(value, float) else ""
-        raise TypeError(f"{name} must be a positive int, got {value!r} "
-                        f"({type(value).__name__}){hint}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
+    return check_positive_int(name, value)
 
 
 def resize_matrix(size_in: int, size_out: int) -> torch.Tensor:

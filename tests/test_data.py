@@ -150,7 +150,7 @@ def test_subset_prints_what_it_uses(capsys):
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(subset=6001), ValueError, "subset=6,001 is larger than the 6,000"),
     (dict(test_subset=5000), ValueError, "test_subset<=1000"),
-    (dict(subset=0), ValueError, "subset must be a positive int, got 0"),
+    (dict(subset=0), ValueError, "subset must be a positive integer, got 0"),
     (dict(subset=10.5), TypeError, "pass subset=10"),
     (dict(seed=1.5), TypeError, "seed must be an int"),
 ])
@@ -160,9 +160,9 @@ def test_bad_subset_or_seed_is_refused(kwargs, error, message):
 
 
 @pytest.mark.parametrize("batch_size, resize, error, message", [
-    (0, None, ValueError, "batch_size must be a positive int, got 0"),
+    (0, None, ValueError, "batch_size must be a positive integer, got 0"),
     (-3, None, ValueError, "got -3"),
-    (2.5, None, TypeError, "batch_size must be a positive int, got 2.5"),
+    (2.5, None, TypeError, "batch_size must be a positive integer, got 2.5"),
     ("256", None, TypeError, "got '256' \\(str\\)"),
     (True, None, TypeError, "got True"),
     (64, 224.0, TypeError, "pass resize=224"),

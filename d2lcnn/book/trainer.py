@@ -25,7 +25,7 @@ from torch import nn
 from .. import devices
 from ..history import History
 from ..precision import choose_format
-from ..preflight import first_batch
+from ..preflight import check_positive_int, first_batch
 from ..stopping import TrainingStopped, epochs_kept, restore_if_diverged, snapshot, supervise
 from .board import HyperParameters
 
@@ -77,10 +77,7 @@ class Trainer(HyperParameters):
             raise ValueError(f"channels_last must be True, False or 'auto', got "
                              f"{channels_last!r}")
         self.channels_last, self._nhwc = channels_last, False
-        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) \
-                or max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer, got "
-                             f"{max_epochs!r}")
+        max_epochs = check_positive_int("max_epochs", max_epochs)  # numpy ints too
         if not gradient_clip_val >= 0:
             raise ValueError(f"gradient_clip_val must be >= 0 (0 turns clipping "
                              f"off), got {gradient_clip_val!r}")
