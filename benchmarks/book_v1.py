@@ -15,28 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
-from torch import nn
 
 import d2lcnn as d2l
 from d2lcnn.devices import cpu_model
 
-
-def lenet_sequential() -> nn.Sequential:
-    """The book's LeNet as train_ch6's chapter writes it (fixed input sizes)."""
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nets import lenet  # noqa: E402
 
 
 def time_train_ch6(train_iter, test_iter, epochs: int, lr: float, device) -> tuple:
-    net = lenet_sequential()
+    net = lenet()  # the book's LeNet as train_ch6's chapter writes it
     start, cpu_start = time.perf_counter(), time.process_time()
     history = d2l.train_ch6(net, train_iter, test_iter, epochs, lr, device,
                             animator=False, progress=False, verbose=False)
