@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .devices import device_name
+from .devices import cpu_model, device_name
 from .files import atomic_write
 from .history import History
 from .profiles import profile_name
@@ -67,6 +67,7 @@ def save_result(name: str, history: History, *, profile: str | None = None,
         "profile": profile,
         "device": history.device,
         "device_name": device_name(history.device),
+        "cpu_model": cpu_model(),  # also for a GPU run: the host decides the data path
         "data_source": data,
         "data_split": history.settings.get("data_split"),
         "d2lcnn": __version__,
