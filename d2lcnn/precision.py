@@ -95,6 +95,24 @@ def _seconds_per_step(net: nn.Module, X, y, loss, device, precision: str,
     return min(times[1:])
 
 
+def _fastest(net, X, y, loss, device, candidates, steps) -> tuple[str, bool, str]:
+    """The fastest candidate and a line saying why; the first one where unsure."""
+    part = max(16, len(X) // 4)  # a quarter of the batch: the same ranking, cheaper
+    X, y = X[:part].to(device), y[:part].to(device)
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            times = {c: _seconds_per_step(net, X, y, loss, device, *c, steps)
+                     for c in candidates}
+    except Exception as error:  # noqa: BLE001 - e.g. a net that cannot be copied
+        return (*candidates[0], f"not timed: {type(error).__name__}: {error}")
+    best = min(times, key=times.get)
+    if times[candidates[0]] <= 1.05 * times[best]:
+        best = candidates[0]  # within timing noise: keep d2l's fp32 NCHW
+    report = ", ".join(f"{p} {'NHWC' if cl else 'NCHW'} {t * 1e3:.3g} ms"
+                       for (p, cl), t in times.items())
+    return (*best, f"the fastest here; a training step on the first batch: {report}")
+
+
 def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
                   channels_last: bool | str = "auto", *, loss=None, steps: int = 2,
                   verbose: bool = False) -> tuple[str, bool]:
@@ -127,27 +145,9 @@ def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
     key = (type(net).__qualname__, shapes, tuple(X.shape), str(device),
            tuple(candidates))
     if key not in _CHOSEN:
-        loss = loss if loss is not None else nn.CrossEntropyLoss()
-        # a quarter of the batch: the same ranking for a quarter of the cost
-        part = max(16, len(X) // 4)
-        X, y = X[:part].to(device), y[:part].to(device)
-        cuda = [device] if device.type == "cuda" else []
-        try:
-            with torch.random.fork_rng(devices=cuda):
-                times = {c: _seconds_per_step(net, X, y, loss, device, *c, steps)
-                         for c in candidates}
-        except Exception as error:  # noqa: BLE001 - e.g. a net that cannot be copied
-            times = {candidates[0]: 0.0}
-            note = f"not timed: {type(error).__name__}: {error}"
-            _CHOSEN[key] = (*candidates[0], note)
-        best = min(times, key=times.get)
-        if times[candidates[0]] <= 1.05 * times[best]:
-            best = candidates[0]  # within timing noise: keep d2l's fp32 NCHW
-        report = ", ".join(f"{p} {'NHWC' if cl else 'NCHW'} {t * 1e3:.3g} ms"
-                           for (p, cl), t in times.items())
-        _CHOSEN.setdefault(key, (*best, report))
+        _CHOSEN[key] = _fastest(net, X, y, loss or nn.CrossEntropyLoss(), device,
+                                candidates, steps)
     precision, channels_last, report = _CHOSEN[key]
     if verbose:
-        print(f"format: {precision} {'NHWC' if channels_last else 'NCHW'}, the fastest "
-              f"here (a training step on the first batch: {report})")
+        print(f"format: {precision} {'NHWC' if channels_last else 'NCHW'} ({report})")
     return precision, channels_last
