@@ -58,6 +58,8 @@ def choose_settings(model: str, profile: str, **overrides) -> dict:
     settings["epochs"] = chapter["num_epochs"]
     if "precision" in chapter:
         settings["precision"] = chapter["precision"]
+    if chapter.get("recipe"):  # the chapter's cpu recipe (momentum, schedule, ...)
+        settings["recipe"] = chapter["recipe"]
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return settings
 
@@ -217,7 +219,8 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     model = torch.compile(net) if args.compile else net
     history = train_ch6(model, train_iter, test_iter, settings["epochs"],
                         settings["lr"], device, animator=animator,
-                        precision=precision, channels_last=args.channels_last)
+                        precision=precision, channels_last=args.channels_last,
+                        recipe=settings.get("recipe"))
     history.settings.update(model=args.model, profile=profile, seed=args.seed,
                             subset=settings["subset"],
                             test_subset=settings["test_subset"],

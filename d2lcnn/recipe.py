@@ -101,6 +101,27 @@ class Recipe:
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
 
+    @classmethod
+    def of(cls, value) -> Recipe | None:
+        """A Recipe from a Recipe, a dict of its fields (a chapter's ``SETTINGS``), or None.
+
+        Example:
+            >>> Recipe.of(dict(momentum=0.9, nesterov=True)).nesterov
+            True
+            >>> Recipe.of(None) is None
+            True
+        """
+        if value is None or isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise TypeError(f"recipe must be a Recipe, a dict of its fields or None, got "
+                            f"{type(value).__name__}")
+        unknown = sorted(set(value) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {unknown}; the fields are "
+                             f"{', '.join(cls.__dataclass_fields__)}")
+        return cls(**value)
+
     def loss(self) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 

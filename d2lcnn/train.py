@@ -192,7 +192,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
               device=None, *, init="xavier", optimizer=None, loss=None, animator=None,
               stop=None, precision: str = "fp32", channels_last: bool | str = "auto",
               progress: bool | None = None, history: History | None = None,
-              grad_clip: float | None = None, recipe: Recipe | None = None,
+              grad_clip: float | None = None, recipe: Recipe | dict | None = None,
               verbose: bool = True) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
@@ -212,7 +212,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
         recipe: a ``Recipe`` (momentum, weight decay, lr schedule, label smoothing,
-            init) in place of d2l's plain SGD; ``optimizer=``, ``loss=`` and an
+            init), or its fields as a dict, in place of d2l's plain SGD; ``optimizer=``, ``loss=`` and an
             ``init=`` other than ``"xavier"`` still win.
 
     Example:
@@ -225,6 +225,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     # --- everything that can be checked is checked before the first batch
     num_epochs, lr, grad_clip, device, fmt = _checked(
         num_epochs, lr, optimizer, grad_clip, device, precision, channels_last)
+    recipe = Recipe.of(recipe)
     _announce(device, verbose)
     history = history if history is not None else History(device=str(device))
     loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
