@@ -19,7 +19,7 @@ from .results import load_results, save_result
 from .summary import ShapeError, count_flops, count_params, layer_summary, min_input_size
 from .train import History, evaluate_accuracy_gpu, train_ch6
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "draw_costs": "drawing",  # the diagram modules load on first use

@@ -131,7 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", type=Path, help="Fashion-MNIST folder "
                        "(default: $D2LCNN_DATA or the per-user cache)")
     train.set_defaults(subparser=train)  # its .error() names the subcommand
+    _add_league(commands)
     return parser
+
+
+def _add_league(commands) -> None:
+    from .league import BUDGETS, NETS
+
+    league = commands.add_parser(
+        "league", help="train every chapter's net on one shared budget, several seeds",
+        description="Train the nine chapter nets on one budget (same images, size, "
+        "epochs, recipe), seeds times each; resumable: recorded runs are skipped.")
+    league.add_argument("--budget", choices=BUDGETS, default="cpu")
+    league.add_argument("--seeds", type=_positive_int,
+                        help="runs per net (default: the budget's, 3)")
+    league.add_argument("--nets", nargs="+", choices=NETS, default=list(NETS))
+    league.add_argument("--threads", type=_positive_int,
+                        help="torch.set_num_threads in each run (CPU)")
+    league.add_argument("--out", type=Path, help=f"results folder (default: "
+                        f"{results_dir()}); the file is league-BUDGET.json")
+    league.add_argument("--data-root", type=Path, help="Fashion-MNIST folder")
+    league.set_defaults(subparser=league)
 
 
 def _check_resize(parser, net, resize: int) -> None:
@@ -258,6 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         return list_command()
+    if args.command == "league":
+        from .league import league_table, run_league
+
+        rows = run_league(args.budget, nets=args.nets, seeds=args.seeds,
+                          directory=args.out, root=args.data_root, threads=args.threads)
+        for row in league_table(rows):
+            print(f"{row['net']:13s} {row['mean']:.3f} +- {row['se']:.3f} "
+                  f"({row['seeds']} seeds, {row['wall_seconds']:.0f} s per run)")
+        return 0
     return train_command(args, args.subparser)
 
 

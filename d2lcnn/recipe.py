@@ -61,6 +61,35 @@ def _decays(name: str, parameter: torch.Tensor) -> bool:
     return parameter.dim() > 1
 
 
+def _onecycle(step: int, warmup: int, total: int) -> float:
+    """The lr factor of a one-cycle schedule (as ``OneCycleLR`` with cosine phases, but
+    defined for any number of steps): lr/25 up to lr over ``warmup`` steps, then down to
+    lr/250,000.
+
+    Example:
+        >>> [round(_onecycle(s, 2, 6), 3) for s in range(6)]
+        [0.04, 0.52, 1.0, 0.854, 0.5, 0.146]
+    """
+    start, end = 1 / 25, 1 / 25 / 1e4
+    if step < warmup:
+        return start + (1 - start) * (1 - math.cos(math.pi * step / warmup)) / 2
+    done = min(1.0, (step - warmup) / max(1, total - warmup))
+    return end + (1 - end) * (1 + math.cos(math.pi * done)) / 2
+
+
+def _cosine(step: int, warmup: int, total: int) -> float:
+    """The lr factor of linear warm-up over ``warmup`` steps, then cosine decay to 0.
+
+    Example:
+        >>> [round(_cosine(s, 2, 6), 3) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    done = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Optimizer, schedule, loss and init for ``train_ch6(..., recipe=...)``.
@@ -140,19 +169,9 @@ class Recipe:
         if self.schedule == "constant":
             return optimizer, None
         warmup = max(1, round(self.warmup * total_steps))
-        if self.schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=lr, total_steps=max(total_steps, warmup + 1),
-                pct_start=warmup / max(total_steps, warmup + 1), cycle_momentum=False,
-                anneal_strategy="cos")
-        else:
-            def factor(step: int) -> float:
-                if step < warmup:
-                    return (step + 1) / warmup
-                done = (step - warmup) / max(1, total_steps - warmup)
-                return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        factor = _onecycle if self.schedule == "onecycle" else _cosine
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: factor(step, warmup, total_steps))
         return optimizer, scheduler
 
     def to_dict(self) -> dict:
