@@ -10,6 +10,7 @@ from torch import nn
 from d2lcnn.registry import register_model
 
 __all__ = [
+    "CPU_RECIPE",
     "SETTINGS",
     "conv_block",
     "DenseBlock",
@@ -17,20 +18,26 @@ __all__ = [
     "DENSENET_BLOCKS",
     "DenseNet",
     "densenet",
+    "bottleneck_block",
 ]
 
 
+CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
+                  warmup=0.25, label_smoothing=0.1, init="kaiming")
 SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
-              test_subset=None, precision="fp32"),
-    cpu=dict(lr=0.1, num_epochs=2,  # 2 epochs: a few points below convergence
-             batch_size=256,
-             resize=64,  # 64 px: 2.25x fewer FLOPs than 96, last maps are 2x2
-             subset=10_000,  # a sixth of the training set: lower accuracy
-             test_subset=None,
-             precision="auto"),  # bf16 autocast where native: ~2x faster on CPU
-    smoke=dict(lr=0.1, num_epochs=1, batch_size=64, resize=32, subset=128,
-               test_subset=100, precision="auto"),  # tests: checks the cells run
+              test_subset=None, precision="fp32", recipe=None,  # the book's
+              knob_resize=96, knob_subset=None, knob_test_subset=None,
+              knob_epochs=10),
+    cpu=dict(lr=0.05, num_epochs=2, batch_size=128,
+             resize=48,  # 4x fewer FLOPs than 96; the last maps are 1x1
+             subset=None, test_subset=None, precision="auto", recipe=CPU_RECIPE,
+             knob_resize=32, knob_subset=20_000, knob_test_subset=5_000,
+             knob_epochs=2),  # k/theta experiment: ~75 s for 3 variants
+    smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128,
+               test_subset=100, precision="auto", recipe=CPU_RECIPE,
+               knob_resize=32, knob_subset=128, knob_test_subset=100,
+               knob_epochs=1),  # tests: checks the cells run
 )
 
 
@@ -38,10 +45,6 @@ def conv_block(input_channels, num_channels):
     """DenseNet's convolution block: batch norm, ReLU, 3x3 convolution.
 
     Defined in notebooks/08_densenet.ipynb (Huang et al., 2017, arXiv:1608.06993).
-
-    Example:
-        >>> conv_block(3, 10)(torch.zeros(1, 3, 8, 8)).shape
-        torch.Size([1, 10, 8, 8])
     """
     return nn.Sequential(
         nn.BatchNorm2d(input_channels), nn.ReLU(),
@@ -57,16 +60,13 @@ class DenseBlock(nn.Module):
         num_convs: number of conv blocks.
         input_channels: channels of the block's input.
         num_channels: output channels of each conv block (the growth rate).
-
-    Example:
-        >>> DenseBlock(2, 3, 10)(torch.zeros(4, 3, 8, 8)).shape  # 3 + 2 * 10
-        torch.Size([4, 23, 8, 8])
+        block: ``conv_block``, or ``bottleneck_block`` for DenseNet-B.
     """
 
-    def __init__(self, num_convs, input_channels, num_channels):
+    def __init__(self, num_convs, input_channels, num_channels, block=conv_block):
         super().__init__()
         self.net = nn.Sequential(*[
-            conv_block(num_channels * i + input_channels, num_channels)
+            block(num_channels * i + input_channels, num_channels)
             for i in range(num_convs)])
 
     def forward(self, X):
@@ -80,10 +80,6 @@ def transition_block(input_channels, num_channels):
     """Transition layer: BN, ReLU, 1x1 conv to ``num_channels``, 2x2 average pooling.
 
     Defined in notebooks/08_densenet.ipynb (Huang et al., 2017, arXiv:1608.06993).
-
-    Example:
-        >>> transition_block(23, 10)(torch.zeros(4, 23, 8, 8)).shape
-        torch.Size([4, 10, 4, 4])
     """
     return nn.Sequential(
         nn.BatchNorm2d(input_channels), nn.ReLU(),
@@ -96,35 +92,35 @@ DENSENET_BLOCKS = (4, 4, 4, 4)  # num_convs of each dense block
 
 class DenseNet(nn.Module):
     """DenseNet as in d2l: ResNet's first stage, dense blocks joined by transition
-    layers that halve the channels, batch norm, global average pooling, a linear layer.
+    layers, batch norm, global average pooling, a linear layer.
 
     Defined in notebooks/08_densenet.ipynb (Huang et al., 2017, arXiv:1608.06993).
 
     Args:
         blocks: num_convs of each dense block, e.g. DENSENET_BLOCKS.
-        growth_rate: output channels of every conv block.
+        growth_rate: output channels of every conv block (k).
         num_classes: outputs of the last layer.
         in_channels: image channels (1 for Fashion-MNIST).
-
-    Example:
-        >>> DenseNet()(torch.zeros(2, 1, 96, 96)).shape
-        torch.Size([2, 10])
+        compression: theta, the fraction of channels a transition keeps.
+        bottleneck: a 1x1 conv to 4k before each 3x3 (DenseNet-B).
     """
 
     def __init__(self, blocks=DENSENET_BLOCKS, growth_rate=32, num_classes=10,
-                 in_channels=1):
+                 in_channels=1, compression=0.5, bottleneck=False):
         super().__init__()
+        block = bottleneck_block if bottleneck else conv_block
         layers = [  # as ResNet's first stage
             nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3),
             nn.BatchNorm2d(64), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1)]
         num_channels = 64
         for i, num_convs in enumerate(blocks):
-            layers.append(DenseBlock(num_convs, num_channels, growth_rate))
+            layers.append(DenseBlock(num_convs, num_channels, growth_rate, block))
             num_channels += num_convs * growth_rate
-            if i != len(blocks) - 1:  # between blocks: halve channels and size
-                layers.append(transition_block(num_channels, num_channels // 2))
-                num_channels = num_channels // 2
+            if i != len(blocks) - 1:  # between blocks: theta * channels, half size
+                out_channels = int(num_channels * compression)
+                layers.append(transition_block(num_channels, out_channels))
+                num_channels = out_channels
         layers += [nn.BatchNorm2d(num_channels), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -138,13 +134,22 @@ class DenseNet(nn.Module):
 
 @register_model("densenet")
 def densenet(num_classes=10, in_channels=1, growth_rate=32):
-    """d2l's DenseNet: four dense blocks of 4 conv blocks, growth rate 32.
+    """d2l's DenseNet: four dense blocks of 4 conv blocks, growth rate 32, theta 0.5.
 
     Defined in notebooks/08_densenet.ipynb (Huang et al., 2017, arXiv:1608.06993).
-
-    Example:
-        >>> densenet()(torch.zeros(1, 1, 96, 96)).shape
-        torch.Size([1, 10])
     """
     return DenseNet(DENSENET_BLOCKS, growth_rate, num_classes=num_classes,
                     in_channels=in_channels)
+
+
+def bottleneck_block(input_channels, num_channels):
+    """DenseNet-B's conv block: BN, ReLU, 1x1 conv to 4k, BN, ReLU, 3x3 conv to k.
+
+    Defined in notebooks/08_densenet.ipynb (Huang et al., 2017, section 3).
+    """
+    inter_channels = 4 * num_channels  # the paper's 4k
+    return nn.Sequential(
+        nn.BatchNorm2d(input_channels), nn.ReLU(),
+        nn.Conv2d(input_channels, inter_channels, kernel_size=1),
+        nn.BatchNorm2d(inter_channels), nn.ReLU(),
+        nn.Conv2d(inter_channels, num_channels, kernel_size=3, padding=1))
