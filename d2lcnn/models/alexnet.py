@@ -9,21 +9,29 @@ from torch import nn
 
 from d2lcnn.registry import register_model
 
-__all__ = ["SETTINGS", "AlexNet", "alexnet"]
+__all__ = ["CPU_RECIPE", "EXPERIMENTS", "SETTINGS", "AlexNet", "alexnet"]
 
 
+CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
+                  warmup=0.25, label_smoothing=0.1, init="kaiming")
+EXPERIMENTS = dict(exp_subset=12000, exp_test_subset=None, exp_epochs=3,  # 28 px nets
+                   exp_batch_size=64, exp_lr=0.05, overfit_subset=2000,
+                   overfit_test_subset=2000, overfit_epochs=20)
 SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.01, num_epochs=10, batch_size=128, resize=224, subset=None,
-              test_subset=None, precision="fp32"),
-    cpu=dict(lr=0.03,  # 3x the book's: leaves the initial plateau in fewer steps
-             num_epochs=3,  # of 10: the net is still improving
-             batch_size=32,  # 4x the SGD steps per image of batch 128
-             resize=96,  # 96 px: ~7x fewer FLOPs than 224, features end at 1x1
-             subset=15000,  # of 60,000: ~3 minutes of training on 2 cores
-             test_subset=2000,  # of 10,000: accuracy to about +-1 %
-             precision="auto"),  # bf16 autocast where the CPU has it: ~2x faster
-    smoke=dict(lr=0.01, num_epochs=1, batch_size=64, resize=72, subset=128,
-               test_subset=100, precision="fp32"),  # tests only
+              test_subset=None, precision="fp32", recipe=None,  # the book's run
+              **EXPERIMENTS),
+    cpu=dict(lr=0.03,  # peak of the one-cycle schedule
+             num_epochs=2, batch_size=128,
+             resize=72,  # 72 px: ~10x fewer FLOPs than 224; classifier rebuilt for it
+             subset=None, test_subset=None,  # all 60,000 / 10,000 images
+             precision="auto",  # bf16 autocast where timing finds it faster
+             recipe=CPU_RECIPE, **EXPERIMENTS),
+    smoke=dict(lr=0.03, num_epochs=1, batch_size=64, resize=72, subset=128,
+               test_subset=100, precision="fp32", recipe=CPU_RECIPE,  # tests only
+               exp_subset=512, exp_test_subset=200, exp_epochs=1, exp_batch_size=64,
+               exp_lr=0.05, overfit_subset=256, overfit_test_subset=200,
+               overfit_epochs=2),
 )
 
 
