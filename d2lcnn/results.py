@@ -82,7 +82,8 @@ def save_result(name: str, history: History, *, profile: str | None = None,
 
 
 def load_results(directory=None) -> dict[str, dict]:
-    """All recorded results by name, each with ``history`` as a History.
+    """All recorded chapter runs by name, each with ``history`` as a History (league
+    files, ``league-*.json``, are rows of many runs: ``d2lcnn.league`` reads them).
 
     Example:
         >>> import tempfile
@@ -96,6 +97,8 @@ def load_results(directory=None) -> dict[str, dict]:
                                 f"set ${ENV_VAR}")
     records = {}
     for path in sorted(directory.glob("*.json")):
+        if path.name.startswith("league-"):
+            continue
         record = json.loads(path.read_text())
         record["history"] = History.from_dict(record["history"])
         records[record["name"]] = record
