@@ -212,8 +212,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         history: a History to append to, or one that renderers have subscribed to.
         grad_clip: clip the gradients' total norm to this value (off by default).
         recipe: a ``Recipe`` (momentum, weight decay, lr schedule, label smoothing,
-            init), or its fields as a dict, in place of d2l's plain SGD; ``optimizer=``, ``loss=`` and an
-            ``init=`` other than ``"xavier"`` still win.
+            init), or its fields as a dict, in place of d2l's plain SGD;
+            ``optimizer=``, ``loss=`` and an ``init=`` other than ``"xavier"`` still win.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))

@@ -262,7 +262,7 @@ def test_a_recipe_sets_optimizer_schedule_loss_and_init():
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    assert max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 10  # after 10 warm-up steps of 40
+    assert max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 10  # after 10 of 40 steps
     assert lrs[0] < 0.02 and lrs[-1] < 0.01  # from lr / 25 up, then annealed
     assert optimizer.param_groups[0]["nesterov"] is True
     assert {g["weight_decay"] for g in optimizer.param_groups} == {5e-4, 0.0}

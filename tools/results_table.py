@@ -49,8 +49,12 @@ def chapter_rows() -> None:
               f"| {book} | {target or '-'} | {minutes}:{seconds:02d} "
               f"| {len(history)} x {images:,.0f} | {resize[0] if resize else 28} "
               f"| {settings.get('precision', 'fp32')} | {_recipe(settings.get('recipe'))} "
-              f"| {record['profile']} | {(record.get('cpu_model') or record['device_name']).split(' (')[0]} "
+              f"| {record['profile']} | {_machine(record)} "
               f"| {_split(record.get('data_split'))} |")
+
+
+def _machine(record) -> str:
+    return (record.get("cpu_model") or record["device_name"]).split(" (")[0]
 
 
 def _recipe(recipe) -> str:
