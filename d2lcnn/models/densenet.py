@@ -28,12 +28,12 @@ SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
               test_subset=None, precision="fp32", recipe=None,  # the book's
               knob_resize=96, knob_subset=None, knob_test_subset=None,
-              knob_epochs=10),
+              knob_epochs=5),  # 3 variants: half the book's epochs each
     cpu=dict(lr=0.05, num_epochs=2, batch_size=128,
              resize=48,  # 4x fewer FLOPs than 96; the last maps are 1x1
              subset=None, test_subset=None, precision="auto", recipe=CPU_RECIPE,
-             knob_resize=32, knob_subset=20_000, knob_test_subset=5_000,
-             knob_epochs=2),  # k/theta experiment: ~75 s for 3 variants
+             knob_resize=32, knob_subset=30_000, knob_test_subset=5_000,
+             knob_epochs=2),  # k/theta experiment: ~70 s for 3 variants
     smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128,
                test_subset=100, precision="auto", recipe=CPU_RECIPE,
                knob_resize=32, knob_subset=128, knob_test_subset=100,

@@ -26,13 +26,13 @@ SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
               test_subset=None, width_mult=1.0, precision="fp32", recipe=None,
               sweep_resize=96, sweep_subset=None, sweep_test_subset=None,
-              sweep_epochs=10),
+              sweep_epochs=5),  # 5 runs: half the main run's epochs each
     cpu=dict(lr=0.05, num_epochs=2, batch_size=128,
              resize=64,  # rho = 2/3 of 96: 2.25x fewer FLOPs, last maps 2x2
              subset=None, test_subset=None, width_mult=1.0,
              precision="auto", recipe=CPU_RECIPE,
-             sweep_resize=32, sweep_subset=10_000, sweep_test_subset=2_000,
-             sweep_epochs=2),  # 5 short runs: ~1 min together
+             sweep_resize=32, sweep_subset=15_000, sweep_test_subset=3_000,
+             sweep_epochs=2),  # 5 short runs: ~70 s together
     smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128,
                test_subset=100, width_mult=1.0, precision="auto",
                recipe=CPU_RECIPE, sweep_resize=32, sweep_subset=128,
