@@ -18,15 +18,18 @@ CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onec
                   init="xavier")  # Kaiming diverged at batch 3 (googlenet.json)
 SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=96, subset=None,
-              test_subset=None, recipe=None),  # the book's: plain SGD, Xavier
+              test_subset=None, recipe=None,  # the book's: plain SGD, Xavier
+              precision="fp32"),
     cpu=dict(lr=0.05,  # peak lr of the one-cycle schedule (googlenet.json)
              num_epochs=2,  # 1 epoch: 0.798 in 183 s
              batch_size=128,  # the book's
              resize=64,  # 64 px: the last stage sees 2x2 real pixels on every path
              subset=None, test_subset=None,  # all 60,000 / 10,000 images
-             recipe=CPU_RECIPE),  # momentum, weight decay, one-cycle, smoothing
+             recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing
+             precision="auto"),  # bf16 where native and faster (timed at the start)
     smoke=dict(lr=0.1, num_epochs=1, batch_size=128, resize=16, subset=256,
-               test_subset=100, recipe=CPU_RECIPE),  # tests only: the cells run
+               test_subset=100, recipe=CPU_RECIPE,  # tests only: the cells run
+               precision="fp32"),
 )
 
 

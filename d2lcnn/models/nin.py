@@ -17,6 +17,7 @@ CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onec
 SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=224, subset=None,
               test_subset=None, recipe=None,  # the book's: plain SGD, Xavier
+              precision="fp32",
               head_resize=32, head_subset=None, head_epochs=10),
     cpu=dict(lr=0.05,  # peak lr of the one-cycle schedule (benchmarks/recipes/nin.json)
              num_epochs=3,  # 176 s; test acc still rising at the end
@@ -24,9 +25,11 @@ SETTINGS = dict(  # per profile; the CLI and the panel read these too
              resize=72,  # 72 px: 14x fewer FLOPs than 224, the last maps are 1x1
              subset=None, test_subset=None,  # all 60,000 / 10,000 images
              recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing, Kaiming
+             precision="auto",  # bf16 where native and faster (timed at the start)
              head_resize=32, head_subset=6000, head_epochs=6),  # GAP vs dense head
     smoke=dict(lr=0.1, num_epochs=1, batch_size=128, resize=72, subset=256,
                test_subset=100, recipe=CPU_RECIPE,  # tests only: the cells run
+               precision="fp32",
                head_resize=32, head_subset=256, head_epochs=1),
 )
 
