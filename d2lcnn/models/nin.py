@@ -13,7 +13,8 @@ __all__ = ["CPU_RECIPE", "SETTINGS", "nin_block", "NIN_BLOCKS", "NiN", "nin"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
-                  warmup=0.25, label_smoothing=0.1, init="kaiming")
+                  warmup=0.25, label_smoothing=0.1,
+                  init="kaiming")  # fragile here: see the text
 SETTINGS = dict(  # per profile; the CLI and the panel read these too
     full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=224, subset=None,
               test_subset=None, recipe=None,  # the book's: plain SGD, Xavier
