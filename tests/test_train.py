@@ -137,7 +137,7 @@ def test_stop_event_ends_the_run_at_a_batch_boundary():
 
 
 def test_ctrl_c_stops_at_a_batch_boundary_and_keeps_model_and_history():
-    before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, else Python's own
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a background job, else Python's own
     net = nn.Sequential(StopAfter(7, lambda: os.kill(os.getpid(), signal.SIGINT)),
                         *small_net())
     history = run(net, batches(4), batches(1), num_epochs=3)
