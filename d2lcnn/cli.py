@@ -22,7 +22,7 @@ from .data import load_data_fashion_mnist
 from .devices import try_gpu
 from .precision import PRECISIONS
 from .profiles import PROFILES, profile_name
-from .registry import get_model, list_models, model_settings
+from .registry import chapter_model, list_models, model_settings
 from .results import results_dir, save_result
 from .train import train_ch6
 
@@ -164,24 +164,6 @@ def _check_resize(parser, net, resize: int) -> None:
                      "--resize with a size it accepts")
 
 
-def _build(model: str, profile: str, resize: int):
-    """The model as its chapter trains it: its classifier sized for the resize, and
-    the chapter's own builder arguments (VGG's ``ratio``, MobileNet's ``width_mult``)."""
-    import inspect
-
-    from .registry import _builder
-
-    try:
-        chapter = model_settings(model, profile)
-    except ValueError:  # a model without a chapter: its builder's defaults
-        chapter = {}
-    takes = inspect.signature(_builder(model)).parameters
-    kwargs = {name: chapter[name] for name in takes if name in chapter}
-    if "resolution" in takes:
-        kwargs["resolution"] = resize
-    return get_model(model, **kwargs)
-
-
 def _check_output(parser, out: Path | None, name: str) -> None:
     """Fail before training, not after it, when the record cannot be written."""
     if not name or Path(name).name != name or name in (".", ".."):
@@ -212,7 +194,7 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    net = _build(args.model, profile, settings["resize"])
+    net = chapter_model(args.model, profile, settings["resize"])
     _check_resize(parser, net, settings["resize"])
     precision = args.precision or settings.pop("precision", "auto")
     device = torch.device(args.device) if args.device else try_gpu()

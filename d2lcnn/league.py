@@ -37,8 +37,6 @@ __all__ = ["BUDGETS", "NETS", "build", "fit_classifier", "league_table", "run_le
 # The nine chapters' main nets, in chapter order.
 NETS = ("lenet", "alexnet", "vgg11", "nin", "googlenet", "lenet_bn", "resnet18",
         "densenet", "mobilenet_v1")
-# The chapters' own builder arguments that define their net (VGG's narrow ratio-4 variant).
-NET_ARGS = {"vgg11": {"ratio": 4}}
 
 # One recipe for all: what the chapters' cpu recipes share, with the book's Xavier init
 # (GoogLeNet, without batch norm, diverged under Kaiming's larger weights).
@@ -108,14 +106,10 @@ def build(name: str, size: int) -> nn.Module:
         >>> net(torch.zeros(2, 1, 72, 72)).shape
         torch.Size([2, 10])
     """
-    import inspect
+    from .registry import chapter_model
 
-    from .registry import _builder, get_model
-
-    kwargs = dict(NET_ARGS.get(name, {}))
-    if "resolution" in inspect.signature(_builder(name)).parameters:
-        kwargs["resolution"] = size
-    return fit_classifier(get_model(name, **kwargs), size)
+    # the chapter's own net (VGG's narrow ratio 4); all its profiles build the same one
+    return fit_classifier(chapter_model(name, "cpu", size), size)
 
 
 def training_flops(net: nn.Module, size: int) -> int:
@@ -272,10 +266,10 @@ def league_table(rows: list[dict]) -> list[dict]:
     """
     table = []
     for net in dict.fromkeys(r["net"] for r in rows):
-        accs = [r["test_acc"] for r in rows if r["net"] == net and r["status"] == "completed"]
-        if not accs:
-            continue
         mine = [r for r in rows if r["net"] == net and r["status"] == "completed"]
+        if not mine:
+            continue
+        accs = [r["test_acc"] for r in mine]
         mean = sum(accs) / len(accs)
         var = sum((a - mean) ** 2 for a in accs) / (len(accs) - 1) if len(accs) > 1 else 0
         table.append(dict(

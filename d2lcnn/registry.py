@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from collections.abc import Callable
 
 from torch import nn
 
-__all__ = ["register_model", "get_model", "list_models", "model_chapter"]
+__all__ = ["register_model", "get_model", "list_models", "model_chapter",
+           "model_settings", "chapter_model"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -109,3 +111,23 @@ def model_settings(name: str, profile: str) -> dict:
     if f"lr_{variant}" in settings:
         settings["lr"] = settings[f"lr_{variant}"]
     return settings
+
+
+def chapter_model(name: str, profile: str, resize: int) -> nn.Module:
+    """Model ``name`` as its chapter trains it in ``profile``: the chapter's own builder
+    arguments (VGG's ``ratio``, MobileNet's ``width_mult``) and, where the builder takes
+    one, its classifier sized for ``resize``-pixel images.
+
+    Example:
+        >>> chapter_model("vgg11", "cpu", 64).features[0][0].out_channels  # 64 / ratio 4
+        16
+    """
+    try:
+        chapter = model_settings(name, profile)
+    except ValueError:  # a model without a chapter: its builder's defaults
+        chapter = {}
+    takes = inspect.signature(_builder(name)).parameters
+    kwargs = {key: chapter[key] for key in takes if key in chapter}
+    if "resolution" in takes:
+        kwargs["resolution"] = resize
+    return get_model(name, **kwargs)
