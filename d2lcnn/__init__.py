@@ -6,36 +6,43 @@ Example:
     True
 """
 
-from .animator import Animator
 from .checkpoint import load_checkpoint, save_checkpoint
-from .devices import get_dataloader_workers, num_gpus, try_all_gpus, try_gpu
-from .metrics import Accumulator, Timer, accuracy
-from .plotting import plot, set_axes, set_figsize, show_images, use_svg_display
-from .profiles import choose as choose_profile
-from .profiles import profile_name
+from .history import History
+from .plot import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
 from .recipe import Recipe
-from .registry import get_model, list_models, register_model
 from .results import load_results, save_result
+from .settings import (
+    Settings,
+    build_model,
+    choose_profile,
+    get_model,
+    list_models,
+    profile_name,
+    register_model,
+    settings_for,
+)
 from .summary import ShapeError, count_flops, count_params, layer_summary, min_input_size
-from .train import History, evaluate_accuracy_gpu, train_ch6
+from .train import evaluate_accuracy_gpu, train_ch6
+from .utils import (
+    Accumulator,
+    Timer,
+    accuracy,
+    get_dataloader_workers,
+    num_gpus,
+    try_all_gpus,
+    try_gpu,
+)
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
-_LAZY = {
-    "draw_costs": "drawing",  # the diagram modules load on first use
-    "draw_net": "drawing",
-    "net_layout": "drawing",
-    "receptive_field": "drawing",
-    "load_data_fashion_mnist": "data",
-    "get_fashion_mnist_labels": "data",
-    "TrainingPanel": "widgets",
-    "check": "exercises",
+_LAZY = {  # imported on first use: scripts that never draw or show a panel don't pay
+    "load_data_fashion_mnist": "data", "get_fashion_mnist_labels": "data",
+    "draw_costs": "drawing", "draw_net": "drawing", "net_layout": "drawing",
+    "receptive_field": "drawing", "TrainingPanel": "widgets", "check": "exercises",
 }
 
 
 def __getattr__(name):
-    # Imported on first use: `python -m d2lcnn.data` then runs a module not imported yet,
-    # and scripts that never show a panel don't pay for ipywidgets.
     if name in _LAZY:
         import importlib
 
@@ -46,50 +53,19 @@ def __getattr__(name):
 
 
 def __dir__():
-    # tab completion lists the lazy names and d2l's book names too
-    from .book import NAMES
+    from .book import NAMES  # tab completion lists d2l's book names too
 
     return sorted(set(globals()) | set(_LAZY) | set(NAMES))
 
 
 __all__ = [
-    "Accumulator",
-    "Animator",
-    "History",
-    "Recipe",
-    "ShapeError",
-    "Timer",
-    "TrainingPanel",
-    "accuracy",
-    "check",
-    "choose_profile",
-    "count_flops",
-    "count_params",
-    "draw_costs",
-    "draw_net",
-    "evaluate_accuracy_gpu",
-    "get_fashion_mnist_labels",
-    "load_data_fashion_mnist",
-    "get_dataloader_workers",
-    "get_model",
-    "layer_summary",
-    "list_models",
-    "load_checkpoint",
-    "save_checkpoint",
-    "load_results",
-    "save_result",
-    "min_input_size",
-    "net_layout",
-    "receptive_field",
-    "num_gpus",
-    "plot",
-    "profile_name",
-    "register_model",
-    "set_axes",
-    "set_figsize",
-    "show_images",
-    "train_ch6",
-    "try_all_gpus",
-    "try_gpu",
+    "Accumulator", "Animator", "History", "Recipe", "Settings", "ShapeError", "Timer",
+    "TrainingPanel", "accuracy", "build_model", "check", "choose_profile", "count_flops",
+    "count_params", "draw_costs", "draw_net", "evaluate_accuracy_gpu",
+    "get_dataloader_workers", "get_fashion_mnist_labels", "get_model", "layer_summary",
+    "list_models", "load_checkpoint", "load_data_fashion_mnist", "load_results",
+    "min_input_size", "net_layout", "num_gpus", "plot", "profile_name", "receptive_field",
+    "register_model", "save_checkpoint", "save_result", "set_axes", "set_figsize",
+    "settings_for", "show_images", "train_ch6", "try_all_gpus", "try_gpu",
     "use_svg_display",
 ]

@@ -124,7 +124,7 @@ def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu")
 def _read(path: Path, map_location) -> dict:
     if map_location is not None and not callable(map_location) \
             and not isinstance(map_location, dict):
-        from .preflight import check_device
+        from .train import check_device
 
         check_device(map_location)  # "cuda" without a GPU: say so, not "corrupt file"
     try:

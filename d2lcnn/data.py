@@ -1,41 +1,46 @@
-"""Fashion-MNIST for the chapters: d2l's ``load_data_fashion_mnist``, held in memory.
-
-The whole set lives in one uint8 tensor; a batch is built by indexing it, then converted
-to float and resized on the device it is used on. That avoids d2l's per-image PIL work
-and its 4 worker processes. Where the arrays come from is ``d2lcnn.sources``' job.
-
-Resizing is two small matmuls per batch (``resize_matrix``), which write the float
-batch once, straight from the 28x28 images. Measured on a 2-core Xeon, batch 256:
-0.8 ms at 96x96 and 5 ms at 224x224, against 4 and 22 ms for resizing uint8 and
-converting after, and 8 ms at 224 for merely indexing a pre-resized uint8 cache, so
-there is no cache (it would cost 3 GB at 224).
-
-Run ``python -m d2lcnn.data download [--root DIR]`` to fetch the full set once.
-"""
+"""Fashion-MNIST held in memory: one uint8 tensor, batches cut by indexing and resized on
+their device by two small matmuls (no per-image PIL work, no worker processes). Where the
+files come from, and what d2lcnn may do with yours: docs/data.md."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import gzip
+import hashlib
+import json
 import math
 import operator
 import os
-from collections.abc import Iterable, Iterator
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import sources
-from .devices import best_device, keep_freed_memory
-from .preflight import check_positive_int
+from .utils import atomic_write, best_device, keep_freed_memory, positive_int
 
-__all__ = ["TEXT_LABELS", "FashionMNISTBatches", "get_fashion_mnist_labels",
+__all__ = ["TEXT_LABELS", "FashionMNISTBatches", "MiniDataWarning", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "resize_matrix"]
 
 TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle boot")
-SUBSET_SEED = 0  # subsets are the same examples in every run and every chapter
+SOURCES = ("auto", "local", "download", "kaggle", "mini")
+KAGGLE_INPUT = Path("/kaggle/input")  # searched for **/fashion-mnist_train.csv
+MINI_PATH = Path(__file__).parent / "mini" / "fashion_mnist_mini.npz"
+MINI_SPLIT = "600 train + 100 test per class of the npm rebuild's split (not the official one)"
+FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+MANIFEST = "d2lcnn-manifest.json"  # a set d2lcnn wrote: complete?, split, md5 per .gz
+UNPACKED = "d2lcnn-unpacked.json"  # copies d2lcnn unpacked from a verified .gz: sha256
+OFFICIAL = "official split (md5 verified)"
+
+
+class MiniDataWarning(UserWarning):
+    """No full set was found: the bundled mini set is used (accuracies will differ)."""
 
 
 def get_fashion_mnist_labels(labels) -> list[str]:
@@ -45,17 +50,10 @@ def get_fashion_mnist_labels(labels) -> list[str]:
         >>> get_fashion_mnist_labels(torch.tensor([0, 9]))
         ['t-shirt', 'ankle boot']
     """
-    if isinstance(labels, torch.Tensor | np.ndarray):
-        labels = labels.reshape(-1).tolist()
-    elif not isinstance(labels, Iterable):
-        labels = [labels]
-    names = []
-    for label in labels:
-        index = operator.index(label)
-        if not 0 <= index < len(TEXT_LABELS):
-            raise ValueError(f"Fashion-MNIST labels are 0..9, got {index}")
-        names.append(TEXT_LABELS[index])
-    return names
+    indices = [operator.index(i) for i in torch.as_tensor(labels).reshape(-1).tolist()]
+    if bad := [i for i in indices if not 0 <= i < len(TEXT_LABELS)]:
+        raise ValueError(f"Fashion-MNIST labels are 0..9, got {bad[0]}")
+    return [TEXT_LABELS[i] for i in indices]
 
 
 def _resize_pair(resize) -> tuple[int, int] | None:
@@ -63,52 +61,32 @@ def _resize_pair(resize) -> tuple[int, int] | None:
         return None
     sizes = resize if isinstance(resize, tuple | list) else (resize, resize)
     if len(sizes) != 2:
-        raise ValueError(
-            f"resize must be an int or a (height, width) pair, got {resize!r}")
-    pair = []
+        raise ValueError(f"resize must be an int or a (height, width) pair, got {resize!r}")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int | np.integer):
             hint = f"; pass resize={round(size)}" if isinstance(size, float) else ""
             raise TypeError(f"resize must hold integers, got {size!r} "
                             f"({type(size).__name__}){hint}")
         if size < 1:
-            raise ValueError(
-                f"resize must be >= 1 pixel, got {size}; pass e.g. resize=224")
-        pair.append(int(size))
-    return pair[0], pair[1]
-
-
-def _positive_int(name: str, value, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    return check_positive_int(name, value)
+            raise ValueError(f"resize must be >= 1 pixel, got {size}; pass e.g. resize=224")
+    return int(sizes[0]), int(sizes[1])
 
 
 def resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
     """The ``(size_out, size_in)`` matrix of a 1-D bilinear, antialiased resize.
 
-    Resizing is linear and separable, so a batch of images ``X`` of shape (B, H, W)
-    resizes to ``resize_matrix(H, h) @ X @ resize_matrix(W, w).T``. The weights are
-    torch's own (``F.interpolate`` applied to the identity), which are PIL's.
+    Images ``X`` (B, H, W) resize to ``resize_matrix(H, h) @ X @ resize_matrix(W, w).T``.
 
     Example:
-        >>> resize_matrix(2, 4)
+        >>> resize_matrix(2, 3)
         tensor([[1.0000, 0.0000],
-                [0.7500, 0.2500],
-                [0.2500, 0.7500],
+                [0.5000, 0.5000],
                 [0.0000, 1.0000]])
     """
     eye = torch.eye(size_in, dtype=torch.float64).view(1, 1, size_in, size_in)
-    matrix = F.interpolate(eye, size=(size_out, size_in), mode="bilinear",
-                           align_corners=False, antialias=True)
+    matrix = torch.nn.functional.interpolate(eye, size=(size_out, size_in), mode="bilinear",
+                                             align_corners=False, antialias=True)
     return matrix[0, 0].float()
-
-
-def _autocast_off(device: torch.device):
-    try:
-        return torch.autocast(device.type, enabled=False)
-    except RuntimeError:  # a device type autocast does not know: nothing to turn off
-        return contextlib.nullcontext()
 
 
 class FashionMNISTBatches:
@@ -121,8 +99,8 @@ class FashionMNISTBatches:
     Example:
         >>> images = torch.zeros(10, 28, 28, dtype=torch.uint8)
         >>> batches = FashionMNISTBatches(images, torch.arange(10) % 10, 4, resize=32)
-        >>> len(batches), next(iter(batches))[0].shape
-        (3, torch.Size([4, 1, 32, 32]))
+        >>> len(batches), next(iter(batches))[0].shape, batches.to("cpu") is batches
+        (3, torch.Size([4, 1, 32, 32]), True)
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
@@ -135,7 +113,7 @@ class FashionMNISTBatches:
                              f"{images.dtype} {tuple(images.shape)}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = positive_int("batch_size", batch_size)
         self.resize = _resize_pair(resize)
         self.shuffle, self.source, self.split = shuffle, source, split
         self.data_split = data_split  # how the data set's train/test were chosen
@@ -163,23 +141,14 @@ class FashionMNISTBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = self.num_examples, self.batch_size
-        order = None
-        if self.shuffle:
-            order = torch.randperm(n, generator=self._generator).to(self.device)
+        order = (torch.randperm(n, generator=self._generator).to(self.device)
+                 if self.shuffle else None)
         for start in range(0, n, size):
-            stop = start + size
-            index = slice(start, stop) if order is None else order[start:stop]
+            index = slice(start, start + size) if order is None else order[start:start + size]
             yield self._to_float(self.images[index]), self.labels[index]
 
     def peek(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first batch in file order, without drawing a shuffle (for checks).
-
-        Example:
-            >>> batches = FashionMNISTBatches(torch.zeros(5, 28, 28, dtype=torch.uint8),
-            ...                               torch.arange(5), 2, shuffle=True)
-            >>> batches.peek()[1]
-            tensor([0, 1])
-        """
+        """The first batch in file order, without drawing a shuffle (for checks)."""
         if self.num_examples == 0:
             raise StopIteration
         index = slice(0, self.batch_size)
@@ -192,21 +161,17 @@ class FashionMNISTBatches:
         # images: 5x faster at 224x224 than resizing uint8 and converting after.
         rows, cols = self._resize_matrices
         batch, height, width = images.shape
-        # the caller may iterate inside autocast (evaluation does): stay in float32
-        with _autocast_off(images.device):
+        try:  # the caller may iterate inside autocast (evaluation does): stay float32
+            no_autocast = torch.autocast(images.device.type, enabled=False)
+        except RuntimeError:  # a device type autocast does not know: nothing to turn off
+            no_autocast = contextlib.nullcontext()
+        with no_autocast:
             x = images.float().view(batch * height, width) @ cols  # resize the width
             x = torch.matmul(rows, x.view(batch, height, -1))  # then the height
         return x.unsqueeze(1)  # (B, h, w) -> (B, 1, h, w)
 
     def to(self, device: torch.device | str) -> FashionMNISTBatches:
-        """The same batches produced on ``device`` (the uint8 store moves there once).
-
-        Example:
-            >>> batches = FashionMNISTBatches(torch.zeros(4, 28, 28, dtype=torch.uint8),
-            ...                               torch.zeros(4), 2)
-            >>> batches.to("cpu").device
-            device(type='cpu')
-        """
+        """The same batches produced on ``device`` (the uint8 store moves there once)."""
         device = torch.device(device)
         if device == self.device:
             return self
@@ -214,44 +179,192 @@ class FashionMNISTBatches:
             self._moved[device] = FashionMNISTBatches(
                 self.images, self.labels, self.batch_size, resize=self.resize,
                 shuffle=self.shuffle, device=device, source=self.source,
-                split=self.split, data_split=self.data_split,
-                _generator=self._generator)
+                split=self.split, data_split=self.data_split, _generator=self._generator)
         return self._moved[device]
 
     def __repr__(self) -> str:
         size = "28x28" if self.resize is None else f"{self.resize[0]}x{self.resize[1]}"
         return (f"FashionMNISTBatches({self.split}: {self.num_examples:,} examples, "
                 f"batch_size={self.batch_size}, {len(self)} batches, {size}, "
-                f"shuffle={self.shuffle}, device={self.device}, "
-                f"source={self.source!r})")
+                f"shuffle={self.shuffle}, device={self.device}, source={self.source!r})")
 
 
 def _stratified_indices(labels: np.ndarray, count: int) -> np.ndarray:
-    """``count`` indices balanced over the classes, drawn with a fixed seed.
-
-    Examples are ranked within their class after a seeded shuffle; taking the lowest
-    ranks first keeps classes balanced and makes smaller subsets part of larger ones.
-    """
-    order = np.random.default_rng(SUBSET_SEED).permutation(len(labels))
+    """``count`` indices balanced over the classes, the same in every run (seed 0)."""
+    # ranks within each class after a seeded shuffle: smaller subsets are part of larger
+    order = np.random.default_rng(0).permutation(len(labels))
     shuffled = labels[order]
     rank = np.empty(len(labels), np.int64)
     for label in np.unique(shuffled):
         members = np.flatnonzero(shuffled == label)
         rank[members] = np.arange(len(members))
-    chosen = order[np.argsort(rank, kind="stable")[:count]]
-    return np.sort(chosen)  # file order, so a test subset keeps the file's order
+    return np.sort(order[np.argsort(rank, kind="stable")[:count]])  # in file order
 
 
-def _select(images: np.ndarray, labels: np.ndarray, count: int | None, name: str,
-            source: str) -> tuple[np.ndarray, np.ndarray]:
+def _select(parts: dict, split: str, count: int | None, name: str, source: str):
+    images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
     if count is None or count == len(labels):
         return images, labels
     if count > len(labels):
-        raise ValueError(f"{name}={count:,} is larger than the {len(labels):,} "
-                         f"examples available from source {source!r}; pass "
-                         f"{name}<={len(labels)} or None for all")
-    index = _stratified_indices(labels, count)
-    return images[index], labels[index]
+        raise ValueError(f"{name}={count:,} is larger than the {len(labels):,} examples of "
+                         f"source {source!r}; pass {name}<={len(labels)} or None for all")
+    return images[index := _stratified_indices(labels, count)], labels[index]
+
+
+def raw_dir(root: str | os.PathLike, own: str = "") -> Path:
+    """torchvision's folder ``root/FashionMNIST/raw``, or d2lcnn's ``root/d2lcnn-<own>/…``."""
+    return Path(root) / (f"d2lcnn-{own}" if own else "") / "FashionMNIST" / "raw"
+
+
+def _data_root(root) -> tuple[Path, str]:
+    """The root (created if missing) and why: ``root=``, ``$D2LCNN_DATA``, or default."""
+    value = os.environ.get("D2LCNN_DATA")
+    if root is None and value is not None and not value.strip():
+        raise ValueError(f"$D2LCNN_DATA is set but blank ({value!r}); set it to a data "
+                         "folder, or unset it for ~/.cache/d2lcnn")
+    path, why = ((root, "root=") if root is not None else (value, "$D2LCNN_DATA")
+                 if value is not None else ("~/.cache/d2lcnn", "default"))
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file of that name, or no permission
+        problem = "is a file, not a folder" if path.is_file() else f"cannot be created ({err})"
+        raise (NotADirectoryError if path.is_file() else PermissionError)(
+            f"data root {path} ({why}) {problem}; set $D2LCNN_DATA or pass root= to a "
+            "folder you can write") from err
+    return path, why
+
+
+def _parse_idx(data: bytes, part: str, path: Path) -> np.ndarray:
+    ndim = 3 if part.endswith("images") else 1
+    if len(data) < 4 + 4 * ndim or data[:3] != b"\0\0\x08" or data[3] != ndim:
+        raise ValueError(f"{path}: not an IDX uint8 file with {ndim} dimension(s) "
+                         f"(header {data[:4].hex()})")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+    if ndim == 3 and dims[1:] != (28, 28):
+        raise ValueError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
+    if len(data) != (size := 4 + 4 * ndim + math.prod(dims)):
+        raise ValueError(f"{path}: {len(data):,} bytes, expected {size:,} for shape "
+                         f"{dims} (truncated or corrupt)")
+    array = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
+    if ndim == 1 and len(array) and array.max() > 9:
+        raise ValueError(f"{path}: label {array.max()} outside 0..9 (corrupt)")
+    return array
+
+
+def _read_json(path: Path) -> dict:  # a damaged one counts as absent: files are checked
+    with contextlib.suppress(OSError, ValueError):
+        return dict(json.loads(path.read_text()))
+    return {}
+
+
+def _read_folder(folder: Path, report) -> tuple[dict, str]:
+    """The four arrays in ``folder`` as found, and how train and test were chosen."""
+    manifest, index = _read_json(folder / MANIFEST), _read_json(folder / UNPACKED)
+    if manifest.get("complete") is False:
+        raise FileNotFoundError(f"{folder} holds a set d2lcnn was interrupted writing")
+    parts, hows, unpacked = {}, set(), {}
+    for part, name in FILES.items():
+        gz, path = folder / f"{name}.gz", folder / name
+        data = path.read_bytes() if name in index and path.exists() else None
+        if data and hashlib.sha256(data).hexdigest() == index[name].get("sha256"):
+            hows.add(index[name].get("how"))  # a copy d2lcnn unpacked, unchanged
+        elif gz.exists():
+            if data is not None:
+                report(f"{path} changed since d2lcnn unpacked it (sha256 differs); "
+                       "reading the .gz instead (the file is left as it is)")
+            from torchvision.datasets import FashionMNIST  # md5s of the official files
+            packed, path = gz.read_bytes(), gz
+            md5 = hashlib.md5(packed).hexdigest()
+            hows.add("official" if md5 == dict(FashionMNIST.resources).get(gz.name) else
+                     "manifest" if md5 == manifest.get("md5", {}).get(gz.name) else "other")
+            try:
+                data = unpacked[name] = gzip.decompress(packed)
+            except (OSError, EOFError) as err:  # truncated, or not gzip at all
+                raise ValueError(f"{gz}: not a readable .gz file ({err})") from err
+        elif path.exists():  # unpacked files without a .gz: no checksum to check
+            data, _ = path.read_bytes(), hows.add("other")
+        else:
+            raise FileNotFoundError(f"no {name}[.gz] in {folder}")
+        parts[part] = _parse_idx(data, part, path)
+    for images, labels in (("train_images", "train_labels"), ("test_images", "test_labels")):
+        if len(parts[images]) != len(parts[labels]):
+            raise ValueError(f"{folder}: {FILES[images]} has {len(parts[images]):,} images "
+                             f"but {FILES[labels]} has {len(parts[labels]):,} labels")
+    if hows not in ({"official"}, {"manifest"}):
+        return parts, "not the official files: used as found"
+    for name, data in unpacked.items():  # a verified set: unpacked once, read faster
+        with contextlib.suppress(OSError):  # a read-only root: the .gz is read each time
+            if not (folder / name).exists():  # never overwrite (an edited copy stays)
+                atomic_write(folder / name, data)
+                index[name] = {"sha256": hashlib.sha256(data).hexdigest(), "how": min(hows)}
+                atomic_write(folder / UNPACKED, json.dumps(index).encode())
+    return parts, OFFICIAL if hows == {"official"} else manifest.get("split", "d2lcnn's")
+
+
+def _read_local(root: Path, report) -> tuple[dict, str]:
+    """The official set if a folder under ``root`` holds it, else the first valid one."""
+    found, reasons = [], []
+    for folder in [raw_dir(root), *sorted(root.glob("d2lcnn-*/FashionMNIST/raw"))]:
+        try:
+            found.append(_read_folder(folder, report))
+        except (OSError, ValueError) as err:
+            if isinstance(err, ValueError):
+                report(f"corrupt data, not used (the files are left as they are): {err}")
+            reasons.append(str(err))
+    if found:  # an official set first, e.g. downloaded beside a user's own subset
+        return next((f for f in found if f[1] == OFFICIAL), found[0])
+    raise FileNotFoundError("; ".join(reasons))
+
+
+def _download(root: Path, report) -> tuple[dict, str]:
+    """torchvision's download (its mirrors and md5s), moved in only once complete."""
+    from torchvision.datasets import FashionMNIST
+    target = raw_dir(root)
+    if any((target / f"{name}{ext}").exists() for name in FILES.values()
+           for ext in ("", ".gz")):  # never overwrite a file d2lcnn did not create
+        target = raw_dir(root, "download")
+        report(f"{raw_dir(root)} holds files of those names (left as they are); the "
+               f"download goes to {target}")
+    try:
+        with tempfile.TemporaryDirectory(dir=root, prefix=".d2lcnn-download-") as tmp:
+            FashionMNIST(tmp, download=True)
+            target.mkdir(parents=True, exist_ok=True)
+            for path in Path(tmp, "FashionMNIST", "raw").glob("*.gz"):
+                os.replace(path, target / path.name)  # verified and complete
+    except Exception as err:  # whatever torchvision's download raises: try the next
+        raise ConnectionError(" ".join(str(err).split()) or repr(err)) from err
+    return _read_folder(target, report)
+
+
+def _read_kaggle(root: Path, report) -> tuple[dict, str]:
+    """The CSV pair of a Kaggle input folder (read in place: ~1.5 s for the full set)."""
+    train_csv = min(KAGGLE_INPUT.glob("**/fashion-mnist_train.csv"), default=None)
+    if train_csv is None:
+        raise FileNotFoundError(f"no {KAGGLE_INPUT}/**/fashion-mnist_train.csv")
+    parts = {}
+    for split in ("train", "test"):
+        path = train_csv.with_name(f"fashion-mnist_{split}.csv")
+        with open(path) as f:  # label,pixel1,...,pixel784
+            if f.readline().strip().split(",")[:2] != ["label", "pixel1"]:
+                raise ValueError(f"{path}: header is not 'label,pixel1,...,pixel784'")
+            try:
+                table = np.loadtxt(f, delimiter=",", dtype=np.int32, ndmin=2)
+            except ValueError:  # numpy counts rows its own way: name the file's line
+                f.seek(0)
+                line = next((n for n, row in enumerate(f, 1) if n > 1 and row.strip() and (
+                    len(cells := row.strip().split(",")) != 785
+                    or not all(map(str.isdigit, cells)))), "?")
+                raise ValueError(f"{path} line {line}: not 785 whole numbers (a label and "
+                                 "784 pixels)") from None
+        if (table.shape[1] != 785 or table.min(initial=0) < 0 or table.max(initial=0) > 255
+                or table[:, 0].max(initial=0) > 9):
+            raise ValueError(f"{path}: rows must be a label 0..9 and 784 pixels 0..255")
+        parts[f"{split}_images"] = table[:, 1:].astype(np.uint8).reshape(-1, 28, 28)
+        parts[f"{split}_labels"] = table[:, 0].astype(np.uint8)
+    n, m = len(parts["train_labels"]), len(parts["test_labels"])
+    return parts, ("official split (Kaggle CSV)" if (n, m) == (60_000, 10_000) else
+                   f"a subset of the official split (Kaggle CSV: {n:,} + {m:,} rows)")
 
 
 def load_data_fashion_mnist(
@@ -262,81 +375,73 @@ def load_data_fashion_mnist(
         verbose: bool = True) -> tuple[FashionMNISTBatches, FashionMNISTBatches]:
     """Fashion-MNIST as d2l's ``(train_iter, test_iter)``, held in memory.
 
-    Args:
-        batch_size: examples per batch (the last partial batch is kept).
-        resize: None (28x28), a side length, or ``(height, width)``; bilinear with
-            antialiasing, as torchvision's ``Resize`` on PIL images (within 1/255:
-            PIL rounds to 8 bits between its two passes, d2lcnn stays in float).
-        root: data folder; default ``$D2LCNN_DATA``, else ``~/.cache/d2lcnn``.
-        subset: use this many training examples, a class-balanced sample drawn with a
-            fixed seed (0), the same in every run; None for all.
-        test_subset: the same for the test set (default: the whole test set).
-        source: 'auto' (the order in docs/data.md), or force 'local', 'download', 'kaggle',
-            'npm' or 'mini'. The smoke profile makes 'auto' use the mini set.
-        device: where the uint8 store lives and batches are produced (default CPU);
-            ``train_iter.to(device)`` moves it later.
-        seed: seed of the training shuffle; None uses torch's global RNG.
-        verbose: print the line saying which source was used.
+    ``resize``: None (28x28), a side or ``(height, width)``, as torchvision's ``Resize``;
+    ``subset``/``test_subset``: that many examples, class-balanced, the same every run;
+    ``source``: 'auto' (docs/data.md), 'local', 'download', 'kaggle' or 'mini'.
 
     Example:
-        >>> train_iter, test_iter = load_data_fashion_mnist(256, source="mini",
-        ...                                                 verbose=False)
-        >>> X, y = next(iter(train_iter))
+        >>> X, y = next(iter(load_data_fashion_mnist(256, source="mini", verbose=False)[0]))
         >>> X.shape, X.dtype, y.dtype
         (torch.Size([256, 1, 28, 28]), torch.float32, torch.int64)
     """
-    batch_size = _positive_int("batch_size", batch_size)
-    resize = _resize_pair(resize)
-    subset = _positive_int("subset", subset, allow_none=True)
-    test_subset = _positive_int("test_subset", test_subset, allow_none=True)
+    batch_size, resize = positive_int("batch_size", batch_size), _resize_pair(resize)
+    subset = None if subset is None else positive_int("subset", subset)
+    test_subset = None if test_subset is None else positive_int("test_subset", test_subset)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer | None):
-        raise TypeError(f"seed must be an int or None, got {seed!r} "
-                        f"({type(seed).__name__})")
-    arrays = sources.load_arrays(root, source, verbose=verbose)
+        raise TypeError(f"seed must be an int or None, got {seed!r} ({type(seed).__name__})")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
+    report = functools.partial(print, "Fashion-MNIST:") if verbose else (lambda _: None)
+    used, where, failures = "mini", "bundled", []
+    if source != "mini":
+        path, why = _data_root(root)
+        where = f"root {path} ({why})"
+        steps = {"local": _read_local, "download": _download, "kaggle": _read_kaggle}
+        for used in steps if source == "auto" else [source]:
+            try:
+                parts, split = steps[used](path, report)
+                break
+            except (OSError, ValueError) as err:
+                failures.append(f"{used}: {err}")
+        else:
+            if source != "auto":
+                raise RuntimeError(f"source {source!r} failed ({'; '.join(failures)}); use "
+                                   "source='auto' to try every source in turn")
+            # Loud on purpose: the numbers a chapter prints will not match the book's.
+            message = (f"NO FULL FASHION-MNIST FOUND ({'; '.join(failures)}). Using the mini "
+                       "set: accuracies will not match the book. Get the full set with `python "
+                       f"-m d2lcnn.data download` (or put the files under {raw_dir(path)}).")
+            report(message)
+            warnings.warn(message, MiniDataWarning, stacklevel=2)
+            used, where = "mini", "bundled"
+    if used == "mini":
+        parts, split = dict(np.load(MINI_PATH)), MINI_SPLIT
     if torch.device(device or "cpu").type == "cpu" and best_device().type == "cpu":
-        keep_freed_memory(verbose=verbose)  # batches then reuse freed memory
-    train = _select(arrays.train_images, arrays.train_labels, subset, "subset",
-                    arrays.source)
-    test = _select(arrays.test_images, arrays.test_labels, test_subset, "test_subset",
-                   arrays.source)
-    if verbose and (subset or test_subset):
-        print(f"Fashion-MNIST: using {len(train[1]):,} train + {len(test[1]):,} test "
-              f"examples (class-balanced subset, seed {SUBSET_SEED})")
-    common = dict(resize=resize, device=device, source=arrays.source,
-                  data_split=arrays.split)
-    train_iter = FashionMNISTBatches(*map(torch.from_numpy, train), batch_size,
-                                     shuffle=True, seed=seed, split="train", **common)
-    test_iter = FashionMNISTBatches(*map(torch.from_numpy, test), batch_size,
-                                    shuffle=False, split="test", **common)
-    return train_iter, test_iter
+        keep_freed_memory()  # batches then reuse freed memory
+    train = _select(parts, "train", subset, "subset", used)
+    test = _select(parts, "test", test_subset, "test_subset", used)
+    n = [f"{len(kept):,}" + (f" of {len(every):,}" if len(kept) < len(every) else "")
+         for kept, every in ((train[1], parts["train_labels"]), (test[1], parts["test_labels"]))]
+    report(f"{n[0]} train + {n[1]} test [{used}] {split}; {where}")
+    common = dict(resize=resize, device=device, seed=seed, source=used, data_split=split)
+    return (FashionMNISTBatches(*map(torch.from_numpy, train), batch_size, shuffle=True,
+                                split="train", **common),
+            FashionMNISTBatches(*map(torch.from_numpy, test), batch_size, split="test", **common))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m d2lcnn.data download [--root DIR] [--source S] [--kaggle-glob P]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m d2lcnn.data",
-        description="Fetch Fashion-MNIST into the data root.")
+    """``python -m d2lcnn.data download [--root DIR]``: fetch the full set once."""
+    parser = argparse.ArgumentParser("python -m d2lcnn.data", description="Fetch the full set.")
     parser.add_argument("command", choices=["download"])
-    parser.add_argument("--root", help="data folder (default: $D2LCNN_DATA or "
-                        f"{sources.default_root()})")
-    parser.add_argument("--source", default="auto", choices=sources.SOURCES[1:-1],
-                        help="force one source (default: try them in order)")
-    parser.add_argument("--kaggle-glob", default=sources.KAGGLE_GLOB,
-                        help="where to look for fashion-mnist_train.csv")
+    parser.add_argument("--root", help="data folder (default: $D2LCNN_DATA or ~/.cache/d2lcnn)")
     args = parser.parse_args(argv)
-    options = sources.SourceOptions(kaggle_glob=args.kaggle_glob)
     try:
-        root = sources.resolve_root(args.root)
-        arrays = sources.load_arrays(args.root, args.source, options=options,
-                                     mini_in_smoke=False)
-    except (RuntimeError, OSError, ValueError) as err:
-        print(f"error: {err}")
-        return 1
-    if arrays.source == "mini":
-        print("error: no source of the full set worked (see the lines above)")
-        return 1
-    print("done: load_data_fashion_mnist() will find the set under "
-          f"{root} ({arrays.describe()})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MiniDataWarning)  # the error below says it
+            if load_data_fashion_mnist(1, root=args.root)[0].source == "mini":
+                parser.error("no source of the full set worked (see the line above)")
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
     return 0
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .files import atomic_write
+from .utils import atomic_write
 
 __all__ = ["SERIES", "STATUSES", "History"]
 

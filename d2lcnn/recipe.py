@@ -1,8 +1,8 @@
-"""A training recipe: what the book's plain SGD leaves open, in one small object.
+"""What the book's plain SGD leaves open — a ``Recipe`` — and the run's numeric format.
 
 ``train_ch6(..., recipe=Recipe(...))`` builds its optimizer, learning-rate schedule,
-loss and initialisation from it; without a recipe ``train_ch6`` is d2l's (plain SGD at a
-fixed lr, cross-entropy, Xavier). Each field is one lever with a known effect:
+loss and initialisation from it; without one ``train_ch6`` is d2l's (plain SGD at a fixed
+lr, cross-entropy, Xavier). Each field is one lever with a known effect:
 
 - ``momentum``/``nesterov``: SGD with (Nesterov) momentum, as AlexNet, VGG and ResNet
   were trained (0.9);
@@ -10,24 +10,34 @@ fixed lr, cross-entropy, Xavier). Each field is one lever with a known effect:
   batch-norm parameters, whose decay only hurts;
 - ``schedule``: ``"constant"`` (d2l), ``"onecycle"`` (warm up to ``lr`` over the first
   ``warmup`` fraction of the steps, then anneal to ~0: Smith & Topin 2018) or
-  ``"cosine"`` (cosine decay after the same warm-up);
-- ``label_smoothing``: cross-entropy against 0.9/0.1-style soft targets (Szegedy et al.
-  2016, Inception-v3);
+  ``"cosine"`` (cosine decay after a linear warm-up);
+- ``label_smoothing``: soft targets (Szegedy et al. 2016, Inception-v3);
 - ``init``: ``"xavier"`` (d2l), ``"kaiming"`` (He et al. 2015, for ReLU nets) or None.
+
+The format: ``precision`` ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``, and NCHW or
+NHWC (``channels_last``); ``"auto"`` times the candidates on the first batch, as cuDNN's
+benchmark mode does, because the fastest layout differs between CPU kinds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["Recipe", "kaiming_init", "xavier_init"]
+from .utils import native_bf16
+
+__all__ = ["Recipe", "autocast", "choose_format", "kaiming_init", "xavier_init"]
 
 SCHEDULES = ("constant", "onecycle", "cosine")
 INITS = ("xavier", "kaiming", None)
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -56,15 +66,9 @@ def kaiming_init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _decays(name: str, parameter: torch.Tensor) -> bool:
-    # biases and normalisation scales/shifts are 1-D: decaying them only hurts
-    return parameter.dim() > 1
-
-
 def _onecycle(step: int, warmup: int, total: int) -> float:
-    """The lr factor of a one-cycle schedule (as ``OneCycleLR`` with cosine phases, but
-    defined for any number of steps): lr/25 up to lr over ``warmup`` steps, then down to
-    lr/250,000.
+    """lr factor: cosine from 1/25 up to 1 over ``warmup`` steps, then down to 1/250,000
+    (``OneCycleLR``'s shape, defined for any number of steps: it divides by zero below 4).
 
     Example:
         >>> [round(_onecycle(s, 2, 6), 3) for s in range(6)]
@@ -78,7 +82,7 @@ def _onecycle(step: int, warmup: int, total: int) -> float:
 
 
 def _cosine(step: int, warmup: int, total: int) -> float:
-    """The lr factor of linear warm-up over ``warmup`` steps, then cosine decay to 0.
+    """lr factor: linear warm-up over ``warmup`` steps, then cosine decay to 0.
 
     Example:
         >>> [round(_cosine(s, 2, 6), 3) for s in range(6)]
@@ -86,8 +90,7 @@ def _cosine(step: int, warmup: int, total: int) -> float:
     """
     if step < warmup:
         return (step + 1) / warmup
-    done = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 @dataclass(frozen=True)
@@ -125,19 +128,16 @@ class Recipe:
         decay = self.weight_decay
         if isinstance(decay, bool) or not (isinstance(decay, int | float)
                                            and 0 <= decay < math.inf):
-            raise ValueError(f"weight_decay must be a number >= 0 such as 5e-4, got "
-                             f"{decay!r}")
+            raise ValueError(f"weight_decay must be a number >= 0 such as 5e-4, got {decay!r}")
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
 
     @classmethod
     def of(cls, value) -> Recipe | None:
-        """A Recipe from a Recipe, a dict of its fields (a chapter's ``SETTINGS``), or None.
+        """A Recipe from a Recipe, a dict of its fields (a chapter's settings), or None.
 
         Example:
             >>> Recipe.of(dict(momentum=0.9, nesterov=True)).nesterov
-            True
-            >>> Recipe.of(None) is None
             True
         """
         if value is None or isinstance(value, cls):
@@ -160,8 +160,9 @@ class Recipe:
 
     def optimizer(self, net: nn.Module, lr: float, total_steps: int):
         """SGD as the recipe says, and a per-step scheduler (None for constant lr)."""
-        decay = [p for n, p in net.named_parameters() if _decays(n, p)]
-        rest = [p for n, p in net.named_parameters() if not _decays(n, p)]
+        # biases and normalisation scales/shifts are 1-D: decaying them only hurts
+        decay = [p for p in net.parameters() if p.dim() > 1]
+        rest = [p for p in net.parameters() if p.dim() <= 1]
         groups = [{"params": decay, "weight_decay": self.weight_decay},
                   {"params": rest, "weight_decay": 0.0}]
         optimizer = torch.optim.SGD([g for g in groups if g["params"]], lr=lr,
@@ -170,9 +171,85 @@ class Recipe:
             return optimizer, None
         warmup = max(1, round(self.warmup * total_steps))
         factor = _onecycle if self.schedule == "onecycle" else _cosine
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: factor(step, warmup, total_steps))
-        return optimizer, scheduler
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# ------------------------------------------------------------------ numeric format
+
+def autocast(device: torch.device, precision: str):
+    """A bf16 autocast context for ``precision="bf16"``, else one that does nothing.
+
+    Example:
+        >>> with autocast(torch.device("cpu"), "bf16"):
+        ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+        torch.bfloat16
+    """
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _seconds_per_step(net, X, y, loss, device, precision: str, channels_last: bool) -> float:
+    trial = copy.deepcopy(net).train()  # the real net's weights and statistics stay as they are
+    if channels_last:
+        trial.to(memory_format=torch.channels_last)
+        X = X.contiguous(memory_format=torch.channels_last)
+    times = []
+    for _ in range(3):  # the first step warms up (allocations, kernels)
+        start = time.perf_counter()
+        with autocast(device, precision):
+            batch_loss = loss(trial(X), y)
+        batch_loss.backward()
+        trial.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+_CHOSEN: dict[tuple, tuple[str, bool]] = {}  # one timing per architecture, batch, device
+
+
+def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
+                  channels_last: bool | str = "auto", *, loss=None) -> tuple[str, bool]:
+    """``(precision, channels_last)`` with each ``"auto"`` made the fastest choice here.
+
+    Times two training steps of a copy of ``net`` on the whole batch ``(X, y)`` per
+    candidate (a quarter batch ranked MobileNet wrongly), the random state restored
+    after; bf16 is a candidate only where the device computes it natively. Within 5 %
+    of fp32 NCHW, d2l's format is kept. Remembered per architecture, shape and device.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
+        >>> X, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+        >>> choose_format(net, X, y, torch.device("cpu"), "fp32", "auto")[0]
+        'fp32'
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if channels_last not in (True, False, "auto"):
+        raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
+    device = torch.device(device)
+    precisions = [precision] if precision != "auto" else ["fp32"] + (
+        ["bf16"] if native_bf16(device) else [])
+    layouts = [False] if X.dim() != 4 else [False, True] if channels_last == "auto" else [
+        bool(channels_last)]
+    candidates = list(itertools.product(precisions, layouts))
+    if len(candidates) == 1:
+        return candidates[0]
+    shapes = tuple((k, tuple(v.shape)) for k, v in net.state_dict().items())
+    key = (type(net).__qualname__, shapes, tuple(X.shape), str(device), tuple(candidates))
+    if key not in _CHOSEN:
+        X, y, loss = X.to(device), y.to(device), loss or nn.CrossEntropyLoss()
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                times = {c: _seconds_per_step(net, X, y, loss, device, *c) for c in candidates}
+            best = min(times, key=times.get)
+            _CHOSEN[key] = candidates[0] if times[candidates[0]] <= 1.05 * times[best] else best
+        except Exception:  # noqa: BLE001 - e.g. a net that cannot be copied: d2l's format
+            _CHOSEN[key] = candidates[0]
+    return _CHOSEN[key]

@@ -1,199 +1,84 @@
-"""Training: d2l's ``train_ch6`` and ``evaluate_accuracy_gpu``, fast and safe to stop.
+"""Training: d2l's ``train_ch6`` and ``evaluate_accuracy_gpu`` — the package's one loop.
 
 d2l's semantics are kept (Xavier re-init, plain SGD, cross-entropy, the two closing
-lines). What changes: everything checkable is checked before the first batch
-(``preflight``); metrics stay on the device and synchronise only at the ~5 curve points
-per epoch; the run is recorded in a ``History`` that the plot, the progress bar and the
-panel subscribe to; divergence, Ctrl-C, a Stop button and out-of-memory end the run
-cleanly, keeping the finished epochs and a usable model.
+lines). What changes: what can be checked is checked before the first batch; metrics
+stay on the device and synchronise only at the ~5 curve points per epoch; the run is
+recorded in a ``History`` that the plot follows; Stop, Ctrl-C, divergence and out of
+memory end the run cleanly with a status, keeping the finished epochs and the model.
+d2l 1.0's ``Trainer`` and the panel run on this same loop (``training_step=``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import signal
+import threading
 import time
 
 import torch
 from torch import nn
 
-from .animator import attach_renderers
-from .devices import best_device, keep_freed_memory
-from .history import History
-from .metrics import correct_count
-from .precision import autocast, check_channels_last, choose_format, resolve_precision
-from .preflight import check_device, check_first_batches, check_positive_int, check_positive_number
-from .recipe import Recipe, xavier_init
-from .stopping import TrainingStopped, epochs_kept, restore_if_diverged, snapshot, supervise
+from .history import SERIES, History
+from .plot import Animator
+from .recipe import Recipe, autocast, choose_format, xavier_init
+from .utils import best_device, correct_count, keep_freed_memory, positive_int, positive_number
 
-__all__ = ["History", "TrainingStopped", "evaluate_accuracy_gpu",
-           "resolve_precision", "train_ch6", "xavier_init"]
+__all__ = ["TrainingStopped", "evaluate_accuracy_gpu", "train_ch6"]
 
 
-def _to_device(X, device, channels_last: bool):
-    if isinstance(X, list | tuple):  # BERT-style inputs, as in d2l
+class TrainingStopped(Exception):
+    """Raised between batches to end a run early; carries the History status."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _to_device(X, device, channels_last: bool = False):
+    if isinstance(X, list | tuple):  # several inputs, as in d2l's BERT chapters
         return [x.to(device) for x in X]
     X = X.to(device, non_blocking=True)
-    if channels_last and X.dim() == 4:
-        X = X.contiguous(memory_format=torch.channels_last)
-    return X
+    return X.contiguous(memory_format=torch.channels_last) if channels_last and X.dim() == 4 else X
 
 
 def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
                           precision: str = "fp32", channels_last: bool = False) -> float:
     """Accuracy (a ratio in [0, 1]) of ``net`` on ``data_iter``, computed on ``device``.
 
-    ``device`` defaults to that of the net's parameters; a net without parameters is
-    evaluated wherever the batches are.
+    ``device`` defaults to that of the net's parameters.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
         >>> _ = nn.init.zeros_(net[1].weight), net[1].bias.data.copy_(torch.tensor([1., 0.]))
-        >>> batches = [(torch.ones(3, 1, 2, 2), torch.tensor([0, 1, 0]))]
-        >>> evaluate_accuracy_gpu(net, batches)  # always class 0: two of three right
+        >>> evaluate_accuracy_gpu(net, [(torch.ones(3, 1, 2, 2), torch.tensor([0, 1, 0]))])
         0.6666666666666666
     """
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
             device = next(iter(net.parameters()), torch.empty(0)).device
-    device = torch.device(device) if device is not None else None
     correct, count = 0, 0
     with torch.no_grad():
         for X, y in data_iter:
-            where = device if device is not None else y.device
+            where = torch.device(device) if device is not None else y.device
             y = y.to(where, non_blocking=True)
             with autocast(where, precision):
                 correct += correct_count(net(_to_device(X, where, channels_last)), y)
             count += y.numel()
     if count == 0:
-        raise ValueError("evaluate_accuracy_gpu got an empty data iterator; check its "
-                         "data and batch size")
+        raise ValueError("evaluate_accuracy_gpu got an empty data iterator; check its data "
+                         "and batch size")
     return float(correct) / count
 
 
-class _Step:
-    """One optimisation step on one batch, with the run's format, layout and clipping."""
-
-    def __init__(self, net, optimizer, scheduler, loss, device, precision,
-                 channels_last, grad_clip):
-        self.net, self.optimizer, self.loss = net, optimizer, loss
-        self.scheduler = scheduler  # stepped after every update (a recipe's schedule)
-        self.device, self.precision = device, precision
-        self.channels_last, self.grad_clip = channels_last, grad_clip
-        # A finite-loss check synchronises: free on the CPU, so there before each
-        # update (the weights stay finite); on a GPU only at curve points.
-        self.check_each_batch = device.type == "cpu"
-
-    def __call__(self, X, y) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        X = _to_device(X, self.device, self.channels_last)
-        y = y.to(self.device, non_blocking=True)
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.precision):
-            y_hat = self.net(X)
-            batch_loss = self.loss(y_hat, y)
-        if self.check_each_batch and not torch.isfinite(batch_loss):
-            raise TrainingStopped("diverged",
-                                  f"the loss became {float(batch_loss.detach()):.4g}")
-        batch_loss.backward()
-        if self.grad_clip:
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return y_hat, y, batch_loss.detach()
-
-
-def _train_epoch(step: _Step, train_iter, history: History, epoch: int,
-                 should_stop) -> tuple[float, int]:
-    """One pass over ``train_iter``; ~5 curve points; returns (train seconds, examples)."""
-    num_batches = len(train_iter)
-    plot_every = max(1, num_batches // 5)  # d2l divides by zero with < 5 batches
-    loss_sum = torch.zeros((), device=step.device)
-    correct = torch.zeros((), device=step.device)
-    seen, train_time, start = 0, 0.0, time.perf_counter()
-    step.net.train()
-    for i, (X, y) in enumerate(train_iter):
-        should_stop()  # honoured between batches only
-        try:
-            y_hat, y, batch_loss = step(X, y)
-        except TrainingStopped as stopped:  # diverged: say where
-            raise TrainingStopped(stopped.status, f"{stopped} at epoch {epoch + 1}, "
-                                  f"batch {i + 1}") from None
-        with torch.no_grad():  # accumulate on the device: no synchronisation here
-            loss_sum += batch_loss.float() * len(y)
-            correct += correct_count(y_hat, y)
-        seen += len(y)
-        if (i + 1) % plot_every == 0 or i == num_batches - 1:
-            train_l = float(loss_sum) / seen  # the one synchronisation per point
-            if train_l != train_l or abs(train_l) == float("inf"):
-                raise TrainingStopped("diverged", f"the loss became {train_l:.4g} by "
-                                      f"epoch {epoch + 1}, batch {i + 1}")
-            history.add_point(epoch + (i + 1) / num_batches,
-                              {"train loss": train_l, "train acc": float(correct) / seen})
-            train_time += time.perf_counter() - start
-            start = time.perf_counter()
-    return train_time, seen
-
-
-def _run_epochs(net, step, train_iter, test_iter, history, epochs, should_stop,
-                totals: dict) -> None:
-    """The epochs of the run; ``totals`` collects examples and seconds as they finish
-    (for the closing line, also when the run ends early)."""
-    for epoch in epochs:
-        start, saved = time.perf_counter(), snapshot(net)
-        try:
-            seconds, seen = _train_epoch(step, train_iter, history, epoch, should_stop)
-        except TrainingStopped as stopped:
-            restore_if_diverged(net, saved, stopped)  # hand back finite weights
-            raise
-        test_acc = evaluate_accuracy_gpu(net, test_iter, step.device,
-                                         precision=step.precision,
-                                         channels_last=step.channels_last)
-        wall = time.perf_counter() - start
-        history.add_epoch(history.last("train loss"), history.last("train acc"),
-                          test_acc, seen / max(seconds, 1e-9), seen / wall, wall)
-        totals["examples"] += seen
-        totals["seconds"] += seconds
-
-
-def _prepare(net, train_iter, test_iter, device, init, fmt, loss, verbose, history):
-    """Move, check, initialise; choose the format; returns iterators and the format.
-
-    An error here ends the run as ``failed`` before any epoch, carrying ``.history``.
-    """
-    try:
-        return _prepare_run(net, train_iter, test_iter, device, init, fmt, loss, verbose)
-    except Exception as error:
-        error.history = history  # as for any exception that ends a run
-        history.end("failed", f"{type(error).__name__}: {error}")
-        raise
-
-
-def _prepare_run(net, train_iter, test_iter, device, init, fmt, loss, verbose):
-    if init not in ("xavier", None, False) and not callable(init):
-        raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
-    if hasattr(train_iter, "to"):  # d2lcnn loaders move their uint8 store once
-        train_iter = train_iter.to(device)
-    if hasattr(test_iter, "to"):
-        test_iter = test_iter.to(device)
-    net.to(device)
-    X, y = check_first_batches(net, train_iter, test_iter, device)
-    if init == "xavier":
-        net.apply(xavier_init)
-    elif callable(init):
-        net.apply(init)
-    precision, channels_last = choose_format(net, X, y, device, *fmt, loss=loss,
-                                             verbose=verbose)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    return train_iter, test_iter, precision, channels_last
-
-
 def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
-              device=None, *, init="xavier", optimizer=None, loss=None, animator=None,
-              stop=None, precision: str = "fp32", channels_last: bool | str = "auto",
-              progress: bool | None = None, history: History | None = None,
-              grad_clip: float | None = None, recipe: Recipe | dict | None = None,
-              verbose: bool = True) -> History:
+              device=None, *, init="xavier", optimizer=None, loss=None,
+              recipe: Recipe | dict | None = None, animator=None, stop=None,
+              history: History | None = None, precision: str = "fp32",
+              channels_last: bool | str = "auto", grad_clip: float | None = None,
+              progress: bool = False, verbose: bool = True, training_step=None,
+              evaluate=None) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
     As in d2l: Xavier-uniform re-initialisation, plain SGD at ``lr``, cross-entropy, a
@@ -202,18 +87,20 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     Args:
         init: ``"xavier"`` (d2l), a function applied to every module, or ``None`` to keep
             the weights (to continue a run, pass its ``history=`` too).
-        optimizer, loss: replace plain SGD / cross-entropy.
+        optimizer, loss, recipe: replace plain SGD / cross-entropy; a ``Recipe`` (or its
+            fields as a dict) sets momentum, weight decay, schedule, smoothing and init.
         animator: ``None`` for d2l's plot, ``False`` for none, or an ``add(x, ys)`` object.
         stop: a ``threading.Event`` or callable; when set, the run ends at the next batch.
-        precision: ``"fp32"`` (d2l), ``"bf16"`` (autocast) or ``"auto"`` (the faster
-            of the two where bf16 is native, timed on the first batch).
+        history: a History to append to (renderers may have subscribed to it).
+        precision: ``"fp32"`` (d2l), ``"bf16"`` autocast, or ``"auto"``: the faster of
+            the two where bf16 is native, timed on the first batch.
         channels_last: NHWC images and weights; ``"auto"``: whichever is faster here.
-        progress: a tqdm bar; by default only on a terminal (logs get a row per epoch).
-        history: a History to append to, or one that renderers have subscribed to.
-        grad_clip: clip the gradients' total norm to this value (off by default).
-        recipe: a ``Recipe`` (momentum, weight decay, lr schedule, label smoothing,
-            init), or its fields as a dict, in place of d2l's plain SGD;
-            ``optimizer=``, ``loss=`` and an ``init=`` other than ``"xavier"`` still win.
+        grad_clip: clip the gradients' total norm to this value.
+        progress: a tqdm progress bar over the batches.
+        training_step: ``training_step(X, y) -> (loss, y_hat or None)`` in place of
+            ``loss(net(X), y)`` (d2l 1.0's ``Trainer`` uses it).
+        evaluate: ``evaluate(net, test_iter) -> accuracy`` in place of
+            ``evaluate_accuracy_gpu``.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
@@ -222,103 +109,329 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         >>> history.status, len(history)
         ('completed', 2)
     """
-    # --- everything that can be checked is checked before the first batch
-    num_epochs, lr, grad_clip, device, fmt = _checked(
-        num_epochs, lr, optimizer, grad_clip, device, precision, channels_last)
+    # --- setup: everything that can be checked is checked before the first batch
+    num_epochs = positive_int("num_epochs", num_epochs)
+    lr = positive_number("lr", lr) if optimizer is None else lr
+    grad_clip = positive_number("grad_clip", grad_clip, "1.0") if grad_clip else None
+    device = check_device(device if device is not None else best_device())
     recipe = Recipe.of(recipe)
-    _announce(device, verbose)
-    history = history if history is not None else History(device=str(device))
-    loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
-    init = recipe.init_function() if recipe and init == "xavier" else init
-    train_iter, test_iter, precision, channels_last = _prepare(
-        net, train_iter, test_iter, device, init, fmt, loss, verbose, history)
-    # --- the step, the record and its renderers
-    step = _Step(net, *_optimizer(net, optimizer, recipe, lr, num_epochs * len(train_iter)),
-                 loss, device, precision, channels_last, grad_clip)
-    first = len(history)
-    _start(history, net, train_iter, step, num_epochs=first + num_epochs, lr=lr,
-           recipe=recipe.to_dict() if recipe else None)
-    detach = attach_renderers(history, animator, progress=progress, verbose=verbose,
-                              first_epoch=first, num_batches=len(train_iter))
-    # --- train, then d2l's closing lines
-    speed = _supervise(net, step, train_iter, test_iter, history,
-                       range(first, first + num_epochs), stop, detach)
-    if verbose:
-        _print_closing(history, speed, device)
-    return history
-
-
-def _announce(device, verbose: bool) -> None:
     if verbose:
         print("training on", device)  # d2l's first line
     if device.type == "cpu":
-        keep_freed_memory(verbose=verbose)  # activations reuse freed memory: faster
-
-
-def _print_closing(history: History, speed: float, device) -> None:
-    if history.message:
-        print(history.message)
-    if len(history):  # d2l's two closing lines
-        print(history.summary())
-        print(f"{speed:.1f} examples/sec on {device}")
-
-
-def _optimizer(net, optimizer, recipe, lr, total_steps):
+        keep_freed_memory()  # activations reuse freed memory instead of page-faulting
+    history = history if history is not None else History(device=str(device))
+    loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
+    init = recipe.init_function() if recipe and init == "xavier" else init
+    try:
+        if init not in ("xavier", None, False) and not callable(init):
+            raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
+        train_iter = train_iter.to(device) if hasattr(train_iter, "to") else train_iter
+        test_iter = test_iter.to(device) if hasattr(test_iter, "to") else test_iter
+        net.to(device)
+        X, y = check_first_batches(net, train_iter, test_iter, device)
+        net.apply(xavier_init if init == "xavier" else init) if init else None
+        precision, channels_last = choose_format(net, X, y, device, precision,
+                                                 channels_last, loss=loss)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+    except Exception as error:  # nothing ran: the run failed before its first epoch
+        error.history = history
+        history.end("failed", f"{type(error).__name__}: {error}")
+        raise
+    num_batches, first = len(train_iter), len(history)
     if optimizer is not None:
-        return optimizer, None
-    if recipe is not None:
-        return recipe.optimizer(net, lr, total_steps)
-    return torch.optim.SGD(net.parameters(), lr=lr), None  # d2l's
-
-
-def _checked(num_epochs, lr, optimizer, grad_clip, device, precision, channels_last):
-    num_epochs = check_positive_int("num_epochs", num_epochs)
-    lr = check_positive_number("lr", lr) if optimizer is None else lr
-    if grad_clip is not None:
-        grad_clip = check_positive_number("grad_clip", grad_clip, "1.0")
-    device = check_device(device if device is not None else best_device())
-    resolve_precision(precision, device), check_channels_last(channels_last)
-    return num_epochs, lr, grad_clip, device, (precision, channels_last)
-
-
-def _start(history: History, net, train_iter, step: _Step, **settings) -> None:
-    """Record the run's settings, including where its data came from."""
-    history.start(**settings, model=type(net).__name__,
+        scheduler = None
+    elif recipe is not None:
+        optimizer, scheduler = recipe.optimizer(net, lr, num_epochs * num_batches)
+    else:
+        optimizer, scheduler = torch.optim.SGD(net.parameters(), lr=lr), None  # d2l's
+    if training_step is None:
+        def training_step(X, y):
+            y_hat = net(X)
+            return loss(y_hat, y), y_hat
+    if evaluate is None:
+        def evaluate(net, test_iter):
+            return evaluate_accuracy_gpu(net, test_iter, device, precision=precision,
+                                         channels_last=channels_last)
+    history.start(num_epochs=first + num_epochs, lr=lr, model=type(net).__name__,
+                  recipe=recipe.to_dict() if recipe else None, precision=precision,
+                  channels_last=channels_last, grad_clip=grad_clip,
                   batch_size=getattr(train_iter, "batch_size", None),
                   resize=getattr(train_iter, "resize", None),
                   train_examples=getattr(train_iter, "num_examples", None),
                   data_source=getattr(train_iter, "source", None),
-                  data_split=getattr(train_iter, "data_split", None),
-                  precision=step.precision, channels_last=step.channels_last,
-                  grad_clip=step.grad_clip)
+                  data_split=getattr(train_iter, "data_split", None))
+    detach = _attach_renderers(history, animator, progress, first, num_batches)
+    plot_every = max(1, num_batches // 5)  # ~5 points per epoch; d2l divides by zero < 5
+    check_each_batch = device.type == "cpu"  # a finite check syncs: free on the CPU only
+    seen_total, train_total = 0, 0.0
 
-
-def _supervise(net, step, train_iter, test_iter, history, epochs, stop, detach) -> float:
-    """Run the epochs; whatever ends them, record how and keep what was finished.
-
-    Returns the training speed (examples/sec) of the epochs that finished.
-    """
-    totals = {"examples": 0, "seconds": 0.0}
+    # --- the loop
     try:
-        supervise(history, lambda should_stop: _run_epochs(
-            net, step, train_iter, test_iter, history, epochs, should_stop, totals),
-            stop=stop, describe=lambda stopped: _stop_message(stopped, history, step),
-            device=step.device)
+        with _deferred_ctrl_c() as ctrl_c:
+            for epoch in range(first, first + num_epochs):
+                saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                loss_sum = torch.zeros((), device=device)
+                correct = torch.zeros((), device=device)
+                seen, start = 0, time.perf_counter()
+                net.train()
+                for i, (X, y) in enumerate(train_iter):
+                    if ctrl_c.is_set():
+                        raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
+                    if stop is not None and (stop.is_set() if hasattr(stop, "is_set")
+                                             else stop()):
+                        raise TrainingStopped("stopped", "stopped on request")
+                    X, y = _to_device(X, device, channels_last), y.to(device, non_blocking=True)
+                    optimizer.zero_grad(set_to_none=True)
+                    with autocast(device, precision):
+                        batch_loss, y_hat = training_step(X, y)
+                    if check_each_batch and not torch.isfinite(batch_loss):
+                        raise TrainingStopped("diverged", f"the loss became "
+                                              f"{float(batch_loss.detach()):.4g} at epoch "
+                                              f"{epoch + 1}, batch {i + 1}")
+                    batch_loss.backward()
+                    if grad_clip:
+                        nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
+                    with torch.no_grad():  # accumulate on the device: no synchronisation
+                        loss_sum += batch_loss.detach().float() * len(y)
+                        if y_hat is not None:
+                            correct += correct_count(y_hat, y)
+                    seen += len(y)
+                    if (i + 1) % plot_every == 0 or i == num_batches - 1:
+                        train_l = float(loss_sum) / seen  # the one synchronisation per point
+                        if not math.isfinite(train_l):
+                            raise TrainingStopped("diverged", f"the loss became {train_l:.4g}"
+                                                  f" by epoch {epoch + 1}, batch {i + 1}")
+                        history.add_point(epoch + (i + 1) / num_batches, {
+                            "train loss": train_l,
+                            "train acc": float(correct) / seen if y_hat is not None else None})
+                train_time = time.perf_counter() - start
+                test_acc = evaluate(net, test_iter) if test_iter is not None else math.nan
+                wall = time.perf_counter() - start
+                train_acc = float(correct) / seen if y_hat is not None else math.nan
+                history.add_epoch(history.last("train loss"), train_acc, test_acc,
+                                  seen / train_time, seen / wall, wall)
+                seen_total, train_total = seen_total + seen, train_total + train_time
+        history.end("completed")
+    except TrainingStopped as stopped:
+        restored = stopped.status == "diverged" and not all(
+            bool(torch.isfinite(p).all()) for p in net.parameters())
+        if restored:
+            net.load_state_dict(saved)  # the epoch's starting weights: the last finite ones
+        history.end(stopped.status, _stop_message(stopped, history, precision, restored))
+    except BaseException as error:
+        if not _is_out_of_memory(error):
+            error.history = history  # nothing is lost: the caller can still read it
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            history.end(status, f"{type(error).__name__}: {error}")
+            raise
+        history.end("out_of_memory", f"out of memory at epoch {len(history) + 1} on "
+                    f"{device}: use a smaller batch_size or resize, then run again; the "
+                    f"model and the {_epochs(len(history))} so far are kept")
+        del error
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     finally:
         detach()
-    return totals["examples"] / totals["seconds"] if totals["seconds"] else 0.0
+
+    # --- d2l's closing lines
+    if verbose:
+        if history.message:
+            print(history.message)
+        if len(history):
+            print(history.summary())
+            print(f"{seen_total / train_total if train_total else 0.0:.1f} examples/sec "
+                  f"on {device}")
+    return history
 
 
-def _stop_message(stopped: TrainingStopped, history: History, step: _Step) -> str:
-    kept = f"{epochs_kept(len(history))} kept in the history"
+def _epochs(n: int) -> str:
+    return f"{n} finished epoch" + ("" if n == 1 else "s")
+
+
+def _stop_message(stopped: TrainingStopped, history: History, precision: str,
+                  restored: bool) -> str:
+    kept = f"{_epochs(len(history))} kept in the history"
     if stopped.status == "diverged":
-        weights = ("the model holds the weights from the start of that epoch, the "
-                   "last finite ones" if getattr(stopped, "restored", False)
+        weights = ("the model holds the weights from the start of that epoch, the last "
+                   "finite ones" if restored
                    else "the model holds the last finite weights, before that update")
-        fp32 = "" if step.precision == "fp32" else ", use precision='fp32'"
-        return (f"Stopped: {stopped}: the learning rate {history.settings.get('lr')} "
-                f"is probably too large; try a value 3-10x smaller{fp32}, or clip the "
+        fp32 = "" if precision == "fp32" else ", use precision='fp32'"
+        return (f"Stopped: {stopped}: the learning rate {history.settings.get('lr')} is "
+                f"probably too large; try a value 3-10x smaller{fp32}, or clip the "
                 f"gradients (grad_clip=1.0). {kept[0].upper()}{kept[1:]}; {weights}.")
     return (f"Stopped at epoch {len(history) + 1} ({stopped}); {kept} and the model "
             "keeps its weights. To continue: train_ch6(net, train_iter, test_iter, "
             "num_epochs, lr, device, init=None, history=history)")
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, torch.cuda.OutOfMemoryError | MemoryError) or isinstance(
+        error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+@contextlib.contextmanager
+def _deferred_ctrl_c():
+    """The first Ctrl-C sets a flag read between batches; a second one aborts at once.
+
+    Only the main thread owns signal handlers; elsewhere (a panel's worker thread) the
+    flag never rises and ``stop=`` does the job.
+    """
+    pressed = threading.Event()
+
+    def handler(signum, frame):
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError):  # an interpreter without signal support
+            previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _attach_renderers(history: History, animator, progress: bool, first: int,
+                      num_batches: int):
+    """Connect d2l's plot (or the caller's ``add(x, ys)`` object) and a progress bar."""
+    listeners = []
+    if animator is None:
+        plot = Animator(xlabel="epoch", xlim=[0, history.settings["num_epochs"]],
+                        legend=list(SERIES))
+        plot.follow(history)
+        listeners.append(plot._on_event)
+    elif animator is not False:
+        def feed(event: str, history: History) -> None:
+            if event == "point":
+                animator.add(history.last_x, (history.last("train loss"),
+                                              history.last("train acc"), None))
+            elif event == "epoch":
+                animator.add(len(history), (None, None, history.test_acc[-1]))
+        listeners.append(history.subscribe(feed))
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=(history.settings["num_epochs"] - first) * num_batches,
+                   leave=False, unit="batch", desc="train")
+
+        def advance(event: str, history: History) -> None:
+            done = round(((history.last_x or first) - first) * num_batches)
+            bar.update(max(0, done - bar.n))
+            if event == "end":
+                bar.close()
+        listeners.append(history.subscribe(advance))
+    return lambda: [history.unsubscribe(listener) for listener in listeners]
+
+
+# ------------------------------------------------------------------ checks before batch 1
+
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` that exists and works, else a clear error.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
+    fallback = "pass d2l.try_gpu(), which falls back to the CPU"
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device {device!r} is not a torch device ({err}); pass "
+                         "d2l.try_gpu(), 'cpu' or 'cuda:0'") from err
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.type == "cuda" and count == 0:
+        raise ValueError(f"device {device} asked for, but torch sees no CUDA GPU "
+                         f"(torch.cuda.is_available() is False); {fallback}")
+    if device.type == "cuda" and device.index is not None and device.index >= count:
+        raise ValueError(f"device {device} asked for, but there are only {count} CUDA "
+                         f"GPU(s) (cuda:0..cuda:{count - 1}); {fallback}")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and (mps is None or not mps.is_available()):
+        raise ValueError(f"device {device} asked for, but Apple MPS is not available "
+                         f"here; {fallback}")
+    try:
+        torch.zeros(1, device=device) + 1  # a device that exists but cannot compute
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(f"device {device} does not work here ({err}); {fallback}") from err
+    return device
+
+
+def _first_batch(data_iter, name: str):
+    # d2lcnn's loaders peek without drawing a shuffle: the run's order stays the same
+    peek = getattr(data_iter, "peek", None)
+    try:
+        batch = peek() if peek is not None else next(iter(data_iter))
+    except StopIteration:
+        raise ValueError(f"{name}_iter is empty: it yields no batch; check its data and "
+                         "batch size") from None
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise TypeError(f"{name}_iter must yield (X, y) pairs, got {type(batch).__name__}")
+    return batch
+
+
+def _forward_two(net: nn.Module, X, device):
+    was_training = net.training
+    net.eval()  # no batch-norm statistics are updated by this check
+    try:
+        with torch.no_grad():
+            return net(_to_device(X[:2], device))  # two examples: enough for the shapes
+    finally:
+        net.train(was_training)
+
+
+def check_first_batches(net: nn.Module, train_iter, test_iter, device) -> tuple:
+    """Run the first training and test batch through ``net`` and check the output.
+
+    Also materialises lazy layers (``nn.LazyLinear``) so they can be initialised.
+    Returns the first training batch ``(X, y)``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
+        >>> batch = [(torch.zeros(3, 1, 2, 2), torch.tensor([0, 9, 1]))]
+        >>> check_first_batches(net, batch, batch, "cpu")[1]
+        tensor([0, 9, 1])
+    """
+    X, y = _first_batch(train_iter, "train")
+    shape = tuple(X.shape)
+    try:
+        y_hat = _forward_two(net, X, device)
+    except RuntimeError as err:
+        from .summary import check_input_shape  # names the layer and the size that works
+
+        try:
+            check_input_shape(net, shape)
+        except ValueError as diagnosed:
+            raise diagnosed from err
+        except Exception:  # noqa: BLE001 - the inspector could not tell: PyTorch's text
+            pass
+        raise RuntimeError(f"the net failed on the first training batch, of shape {shape}: "
+                           f"{err}") from err
+    if not isinstance(y_hat, torch.Tensor):
+        raise TypeError(f"the net returned {type(y_hat).__name__} for a batch of shape "
+                        f"{shape}; train_ch6 needs a tensor of logits (B, classes)")
+    if y_hat.dim() != 2:
+        raise ValueError(f"the net's output for a batch of shape {shape} has shape "
+                         f"{tuple(y_hat.shape)}; it must be (B, classes): end the net with "
+                         "nn.Flatten() and an nn.Linear(..., 10)")
+    highest = int(y.max()) if y.numel() else 0
+    if y_hat.shape[1] <= highest:
+        raise ValueError(f"the net outputs {y_hat.shape[1]} class score(s) per example, but "
+                         f"the labels go up to {highest}; its last layer needs "
+                         f"{highest + 1} outputs (Fashion-MNIST: nn.Linear(..., 10))")
+    if test_iter is not None:
+        X_test, _ = _first_batch(test_iter, "test")
+        try:
+            _forward_two(net, X_test, device)
+        except RuntimeError as err:
+            raise ValueError(f"the net takes training batches of shape {shape} but failed "
+                             f"on the first test batch, of shape {tuple(X_test.shape)} "
+                             f"({err}); load both iterators with the same resize") from err
+    return X, y

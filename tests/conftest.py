@@ -1,14 +1,15 @@
 import pytest
 
-from d2lcnn import sources
-
 
 @pytest.fixture
 def isolated_data(monkeypatch, tmp_path):
-    """No test sees the real data root, Kaggle folder, npm or network mirrors."""
+    """No test sees the real data root, a Kaggle input folder or torchvision's mirrors.
+
+    ``source='auto'`` then finds only what a test puts under ``$D2LCNN_DATA`` (or the
+    ``root=`` it passes): a download fails at once, as offline, and the Kaggle source
+    finds no input folder.
+    """
     monkeypatch.setenv("D2LCNN_DATA", str(tmp_path / "default-root"))
     monkeypatch.setenv("D2LCNN_PROFILE", "cpu")
-    monkeypatch.setenv("D2LCNN_SOURCES", "local")  # auto: no network, Kaggle or npm
-    sources.clear_cache()
-    yield
-    sources.clear_cache()
+    monkeypatch.setattr("d2lcnn.data.KAGGLE_INPUT", tmp_path / "no-kaggle-input")
+    monkeypatch.setattr("torchvision.datasets.FashionMNIST.mirrors", [])

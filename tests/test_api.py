@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import d2lcnn as d2l
+from d2lcnn import utils
 
 # d2l 0.17 (PyTorch) signatures: positional parameters in order, with their defaults.
 D2L_SIGNATURES = {
@@ -102,7 +103,7 @@ def test_timer_start_stop_avg_sum_cumsum():
 
 def test_try_gpu_and_try_all_gpus_fall_back_to_cpu_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr(d2l.devices, "_mps_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert d2l.try_gpu() == torch.device("cpu")
     assert d2l.try_gpu(3) == torch.device("cpu")
     assert d2l.try_all_gpus() == [torch.device("cpu")]
@@ -113,14 +114,14 @@ def test_try_gpu_finds_cuda_and_apple_mps(monkeypatch):
     assert d2l.try_gpu(1) == torch.device("cuda:1")
     assert d2l.try_all_gpus() == [torch.device("cuda:0"), torch.device("cuda:1")]
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr(d2l.devices, "_mps_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert d2l.try_gpu() == torch.device("mps")
 
 
 def test_dataloader_workers_never_oversubscribe_a_small_machine(monkeypatch):
-    monkeypatch.setattr(d2l.devices.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 2)
     assert d2l.get_dataloader_workers() == 1
-    monkeypatch.setattr(d2l.devices.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 64)
     assert d2l.get_dataloader_workers() == 4
 
 

@@ -10,13 +10,12 @@ import torch
 from torch import nn
 
 import d2lcnn as d2l
-from d2lcnn.book import NAMES, aliases
+from d2lcnn.book import NAMES
 
 
 @pytest.fixture
-def mini_data(isolated_data, monkeypatch):
-    # the smoke profile makes source="auto" use the bundled mini set (6,000 + 1,000)
-    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")
+def data_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("D2LCNN_DATA", str(tmp_path))  # the mini set is bundled: no data root
 
 
 def test_every_book_name_resolves_and_stays_out_of_all():
@@ -28,9 +27,11 @@ def test_every_book_name_resolves_and_stays_out_of_all():
 
 
 def test_unknown_name_says_it_is_not_a_d2l_name():
-    with pytest.raises(AttributeError, match="not a d2l name d2lcnn provides"):
+    with pytest.raises(AttributeError, match="module 'd2lcnn' has no attribute "
+                       "'load_data_time_machine': it is not a d2l name d2lcnn provides"):
         d2l.load_data_time_machine  # noqa: B018 - the lookup is the test
     assert not hasattr(d2l, "no_such_name")
+    assert {"plt", "np", "nn", "F", "Trainer", "reshape"} <= set(dir(d2l))
 
 
 def test_method_aliases_pass_arguments_through():
@@ -48,7 +49,7 @@ def test_method_aliases_pass_arguments_through():
     grad = d2l.ones(2, requires_grad=True)
     assert d2l.numpy(grad * 2).tolist() == [2.0, 2.0]
     assert d2l.to(X, torch.float64).dtype == torch.float64
-    assert set(aliases.NAMES) <= set(NAMES)
+    assert d2l.reshape.__name__ == "reshape" and "x.reshape" in d2l.reshape.__doc__
 
 
 def test_corr2d_finds_the_edges_and_a_kernel_is_learned():
@@ -166,10 +167,13 @@ def test_residual_takes_both_editions_signatures():
     assert d2l.Residual(6, True, 2)(X).shape == (4, 6, 3, 3)  # 1.0, lazy
     with pytest.raises(TypeError, match="num_channels"):
         d2l.Residual(use_1x1conv=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        d2l.Residual(64, stride=2)
+    assert d2l.Residual(64, 128, True, 2).conv3.stride == (2, 2)  # 0.17, positional
     assert d2l.ResNeXtBlock(32, 16, 1)(torch.rand(2, 32, 8, 8)).shape == (2, 32, 8, 8)
 
 
-def test_lenet_with_the_chapters_own_evaluate_accuracy_gpu(mini_data):
+def test_lenet_with_the_chapters_own_evaluate_accuracy_gpu(data_root):
     def evaluate_accuracy_gpu(net, data_iter, device=None):
         if isinstance(net, nn.Module):
             net.eval()
@@ -190,7 +194,7 @@ def test_lenet_with_the_chapters_own_evaluate_accuracy_gpu(mini_data):
         nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
         nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
-    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=128)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=128, source="mini")
     before = evaluate_accuracy_gpu(net, test_iter)
     d2l.train_ch6(net, train_iter, test_iter, 1, 0.3, d2l.try_gpu())
     after = evaluate_accuracy_gpu(net, test_iter)

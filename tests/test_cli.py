@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from d2lcnn import cli
-from d2lcnn.registry import register_model
+from d2lcnn.settings import register_model, settings_for
 
 
 @register_model("tiny_cli_net")
@@ -36,7 +36,7 @@ def test_smoke_run_prints_d2ls_lines_and_writes_history_and_curve(tmp_path, caps
     assert record["name"] == "tiny_cli_net" and record["profile"] == "smoke"
     assert len(history["test_acc"]) == 2 and history["status"] == "completed"
     assert history["settings"]["model"] == "tiny_cli_net"
-    assert history["settings"]["subset"] == cli.SMOKE_SUBSETS[0]
+    assert history["settings"]["train_examples"] == 512  # the smoke default
     png = (tmp_path / "tiny_cli_net.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
 
@@ -47,36 +47,25 @@ def test_flags_override_the_profile_and_name_the_record(tmp_path, capsys):
     capsys.readouterr()
     settings = json.loads((tmp_path / "custom.json").read_text())["history"]["settings"]
     assert settings["lr"] == 0.05 and settings["batch_size"] == 64
-    assert settings["subset"] == 128 and settings["num_epochs"] == 1
+    assert settings["train_examples"] == 128 and settings["num_epochs"] == 1
 
 
-def test_smoke_run_without_out_records_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("D2LCNN_RESULTS", str(tmp_path))
-    assert run_cli("--subset", "128", "--test-subset", "64") == 0
-    assert "pass --out DIR" in capsys.readouterr().out
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_the_cli_trains_what_the_chapter_trains():
-    from d2lcnn.models import alexnet, lenet, resnet
-
-    full = cli.choose_settings("resnet18", "full")
-    assert (full["lr"], full["batch_size"], full["resize"], full["epochs"]) == (
-        resnet.SETTINGS["full"]["lr"], resnet.SETTINGS["full"]["batch_size"],
-        resnet.SETTINGS["full"]["resize"], resnet.SETTINGS["full"]["num_epochs"])
-    cpu, chapter = cli.choose_settings("alexnet", "cpu"), alexnet.SETTINGS["cpu"]
-    assert {k: cpu[k] for k in ("lr", "batch_size", "resize", "subset")} == {
-        k: chapter[k] for k in ("lr", "batch_size", "resize", "subset")}
-    assert cli.choose_settings("lenet_modern", "cpu")["lr"] == lenet.SETTINGS["cpu"][
-        "lr_modern"]
-    assert cli.choose_settings("lenet", "full", lr=0.3, epochs=None)["lr"] == 0.3
-    assert cli.choose_settings("tiny_cli_net", "smoke")["epochs"] == 1  # no chapter
+def test_the_cli_trains_what_the_chapter_trains(tmp_path, capsys):
+    assert cli.main(["train", "lenet_modern", "--profile", "smoke", "--out",
+                     str(tmp_path)]) == 0
+    capsys.readouterr()
+    settings = json.loads((tmp_path / "lenet_modern.json").read_text())["history"][
+        "settings"]
+    chapter = settings_for("lenet_modern", "smoke")
+    assert (settings["lr"], settings["batch_size"], settings["num_epochs"]) == (
+        chapter.lr, chapter.batch_size, chapter.num_epochs)
 
 
 @pytest.mark.parametrize("args, message", [
     (["train", "no_such_net"], "unknown model 'no_such_net'; choose one of:"),
-    (["train", "tiny_cli_net", "--epochs", "0"], "--epochs: must be >= 1, got 0"),
-    (["train", "tiny_cli_net", "--lr", "-1"], "--lr: must be a finite number > 0"),
+    (["train", "tiny_cli_net", "--epochs", "0"], "--epochs: must be > 0, got 0"),
+    (["train", "tiny_cli_net", "--lr", "-1"], "--lr: must be > 0"),
+    (["train", "tiny_cli_net", "--device", "tpu"], "--device: device 'tpu' is not"),
     (["train", "tiny_cli_net", "--batch-size", "x"], "expected a positive integer"),
     (["train", "tiny_cli_net", "--precision", "fp8"], "invalid choice: 'fp8'"),
     (["train", "tiny_cli_net", "--resize", "2"], "cannot take 2x2 images"),
@@ -105,13 +94,3 @@ def test_python_dash_m_runs_the_cli_and_exits_2_on_a_missing_model():
     bad = subprocess.run([sys.executable, "-m", "d2lcnn", "train"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "MODEL" in bad.stderr
-
-
-def test_threads_flag_sets_torch_threads(tmp_path, capsys):
-    before = torch.get_num_threads()
-    try:
-        assert run_cli("--threads", "1", "--subset", "128", "--test-subset", "64",
-                       "--out", str(tmp_path)) == 0
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)

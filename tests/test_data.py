@@ -1,4 +1,4 @@
-"""The loader's contract: d2l's load_data_fashion_mnist, its batches, checks and CLI."""
+"""The loader's contract: d2l's load_data_fashion_mnist, its batches, checks, line and CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from d2lcnn import data, sources
+from d2lcnn import data
 
 pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
@@ -16,6 +16,10 @@ pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 def mini(batch_size=256, resize=None, **kw):
     return data.load_data_fashion_mnist(batch_size, resize, source="mini",
                                         verbose=False, **kw)
+
+
+def images_of(batches) -> set[bytes]:
+    return {image.tobytes() for image in batches.images.numpy()}
 
 
 def test_batches_have_d2l_shapes_dtypes_and_range():
@@ -37,7 +41,10 @@ def test_d2l_positional_call_and_attributes():
     assert (train_iter.batch_size, train_iter.resize) == (32, (64, 64))
     assert train_iter.num_examples == 6000 and test_iter.num_examples == 1000
     assert train_iter.source == "mini" and train_iter.device == torch.device("cpu")
+    assert "not the official one" in train_iter.data_split == test_iter.data_split
     assert next(iter(test_iter))[0].shape == (32, 1, 64, 64)
+    X, y = train_iter.peek()
+    assert X.shape == (32, 1, 64, 64) and torch.equal(y, train_iter.labels[:32])
     text = repr(train_iter)
     for part in ("train", "6,000 examples", "batch_size=32", "188 batches", "64x64",
                  "shuffle=True", "source='mini'"):
@@ -55,10 +62,8 @@ def test_train_reshuffles_every_epoch_and_test_keeps_file_order():
     second = torch.cat([y for _, y in train_iter])
     assert not torch.equal(first, second)
     assert torch.equal(first.sort().values, second.sort().values)
-    arrays = sources.load_arrays(source="mini", verbose=False)
     for _ in range(2):
-        labels = torch.cat([y for _, y in test_iter])
-        assert labels.tolist() == arrays.test_labels.tolist()
+        assert torch.equal(torch.cat([y for _, y in test_iter]), test_iter.labels)
 
 
 def test_seed_makes_the_shuffle_reproducible():
@@ -87,12 +92,10 @@ def test_resize_matches_torchvision_resize_on_pil(size):
     transforms = pytest.importorskip("torchvision.transforms")
     from PIL import Image
 
-    images = sources.load_arrays(source="mini", verbose=False).test_images[:16]
+    images = mini()[1].images[:16]
     reference = transforms.Compose([transforms.Resize(size), transforms.ToTensor()])
-    expected = torch.stack([reference(Image.fromarray(im)) for im in images])
-    batches = data.FashionMNISTBatches(torch.from_numpy(images), torch.zeros(16), 16,
-                                       resize=size)
-    X, _ = next(iter(batches))
+    expected = torch.stack([reference(Image.fromarray(im.numpy())) for im in images])
+    X, _ = next(iter(data.FashionMNISTBatches(images, torch.zeros(16), 16, resize=size)))
     assert X.shape == expected.shape
     assert (X - expected).abs().max() <= 2 / 255
 
@@ -100,20 +103,18 @@ def test_resize_matches_torchvision_resize_on_pil(size):
 @pytest.mark.parametrize("size", [224, 96, 20, (40, 17), (28, 56), 1])
 def test_matmul_resize_equals_torch_interpolate(size):
     """The loader's two matmuls are torch's antialiased bilinear resize, to float error."""
-    images = torch.from_numpy(sources.load_arrays(source="mini", verbose=False)
-                              .train_images[:8])
+    images = mini()[0].images[:8]
     X, _ = next(iter(data.FashionMNISTBatches(images, torch.zeros(8), 8, resize=size)))
     expected = torch.nn.functional.interpolate(
         images.unsqueeze(1).double() / 255, size=X.shape[-2:], mode="bilinear",
         align_corners=False, antialias=True)
     assert (X.double() - expected).abs().max() < 1e-5
+    assert data.resize_matrix(28, 28).equal(torch.eye(28)), "same size: identity"
 
 
 def test_batches_stay_float32_when_iterated_inside_autocast():
     """Evaluation iterates inside autocast; the resize must not drop to bfloat16."""
-    images = torch.from_numpy(sources.load_arrays(source="mini", verbose=False)
-                              .train_images[:8])
-    batches = data.FashionMNISTBatches(images, torch.zeros(8), 8, resize=96)
+    batches = data.FashionMNISTBatches(mini()[0].images[:8], torch.zeros(8), 8, resize=96)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         X, _ = next(iter(batches))
     assert X.dtype == torch.float32
@@ -129,22 +130,33 @@ def test_resized_white_and_black_images_stay_in_unit_range(size):
     assert X[:2].abs().max() == 0.0
 
 
+def test_batches_refuse_mismatched_inputs():
+    with pytest.raises(ValueError, match="uint8 tensor"):
+        data.FashionMNISTBatches(torch.zeros(2, 28, 28), torch.zeros(2), 1)
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        data.FashionMNISTBatches(torch.zeros(3, 28, 28, dtype=torch.uint8), torch.zeros(2), 1)
+
+
 def test_subset_is_class_balanced_fixed_and_nested():
     train_iter, test_iter = mini(500, subset=1000)
     labels = torch.cat([y for _, y in train_iter])
     assert len(labels) == 1000 and torch.bincount(labels).tolist() == [100] * 10
     assert test_iter.num_examples == 1000, "the test set keeps its size"
-    small = set(data._stratified_indices(np.arange(6000) % 10, 50).tolist())
-    large = set(data._stratified_indices(np.arange(6000) % 10, 200).tolist())
-    assert small < large
-    _, test_small = mini(500, subset=10, test_subset=20)
-    assert test_small.num_examples == 20
+    assert torch.equal(mini(500, subset=1000)[0].images, train_iter.images), "fixed"
+    _, small = mini(500, test_subset=50)
+    _, large = mini(500, test_subset=200)
+    assert images_of(small) < images_of(large) < images_of(test_iter)
+    assert torch.bincount(small.labels).tolist() == [5] * 10
 
 
-def test_subset_prints_what_it_uses(capsys):
+def test_one_line_names_the_data_and_the_subset(capsys):
     data.load_data_fashion_mnist(64, source="mini", subset=600)
-    out = capsys.readouterr().out
-    assert "using 600 train + 1,000 test examples (class-balanced subset" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 160, lines
+    assert lines[0].startswith("Fashion-MNIST: 600 of 6,000 train + 1,000 test [mini] ")
+    assert "not the official one" in lines[0]
+    data.load_data_fashion_mnist(64, source="mini", verbose=False)
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -172,30 +184,16 @@ def test_bad_subset_or_seed_is_refused(kwargs, error, message):
     (64, (96, 96.5), TypeError, "96.5"),
 ])
 def test_bad_batch_size_or_resize_fails_before_loading(batch_size, resize, error,
-                                                       message, monkeypatch):
-    monkeypatch.setattr(sources, "load_arrays", lambda *a, **k: pytest.fail("loaded"))
+                                                       message, tmp_path):
+    (tmp_path / "a-file").write_text("")  # loading from there would fail otherwise
     with pytest.raises(error, match=message):
-        data.load_data_fashion_mnist(batch_size, resize)
+        data.load_data_fashion_mnist(batch_size, resize, root=tmp_path / "a-file")
 
 
-def test_unwritable_root_names_the_path_and_the_fix(tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    with pytest.raises(PermissionError, match=f"{blocker}.*D2LCNN_DATA or pass root="):
-        data.load_data_fashion_mnist(64, root=blocker / "data")
-
-
-def test_missing_root_is_created(tmp_path):
-    root = tmp_path / "new" / "root"
-    with pytest.warns(sources.MiniDataWarning):
-        data.load_data_fashion_mnist(64, root=root, verbose=False)
-    assert root.is_dir()
-
-
-def test_smoke_profile_loads_the_mini_set(monkeypatch):
-    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")
-    train_iter, _ = data.load_data_fashion_mnist(256, verbose=False)
-    assert train_iter.source == "mini" and train_iter.num_examples == 6000
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="source must be one of auto, local, download, "
+                                         "kaggle, mini; got 'npm'"):
+        data.load_data_fashion_mnist(64, source="npm")
 
 
 def test_labels_as_d2l_names():
@@ -208,30 +206,43 @@ def test_labels_as_d2l_names():
     assert data.get_fashion_mnist_labels(7) == ["sneaker"]
     with pytest.raises(ValueError, match="labels are 0..9, got 10"):
         data.get_fashion_mnist_labels([10])
+    with pytest.raises(TypeError):
+        data.get_fashion_mnist_labels([1.5])
 
 
-def test_download_command_reports_what_it_did(tmp_path, monkeypatch, capsys):
-    arrays = sources.load_arrays(source="mini", verbose=False)
-    folder = tmp_path / "kaggle" / "input" / "fm"
-    folder.mkdir(parents=True)
-    header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
-    for split, n in (("train", 20), ("test", 10)):
-        images = getattr(arrays, f"{split}_images")
-        labels = getattr(arrays, f"{split}_labels")
-        rows = np.column_stack([labels[:n], images[:n].reshape(n, -1)])
-        np.savetxt(folder / f"fashion-mnist_{split}.csv", rows, fmt="%d", delimiter=",",
-                   header=header, comments="")
-    monkeypatch.setenv("D2LCNN_SOURCES", "local,kaggle")
-    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")  # the command ignores the profile
-    assert data.main(["download", "--root", str(tmp_path / "root"), "--kaggle-glob",
-                      str(folder / "fashion-mnist_train.csv")]) == 0
-    out = capsys.readouterr().out
-    assert "20 train + 10 test images from Kaggle CSV" in out and "done:" in out
-    copy = sources.own_dir(tmp_path / "root", "kaggle")
-    assert (copy / "train-images-idx3-ubyte.gz").exists()
+def test_the_profile_does_not_switch_the_loader(monkeypatch, capsys):
+    """The smoke profile chooses settings only: a smoke run asks for source='mini'."""
+    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")
+    with pytest.warns(data.MiniDataWarning):  # auto looked for the full set, loudly
+        train_iter, _ = data.load_data_fashion_mnist(256)
+    assert train_iter.source == "mini"
+    assert "NO FULL FASHION-MNIST FOUND" in capsys.readouterr().out
 
 
-def test_download_command_fails_clearly_when_nothing_works(tmp_path, capsys):
-    with pytest.warns(sources.MiniDataWarning):
-        assert data.main(["download", "--root", str(tmp_path)]) == 1
-    assert "error: no source of the full set worked" in capsys.readouterr().out
+# ---------------------------------------------------------------- python -m d2lcnn.data
+
+
+def test_download_command_fails_in_one_line_when_nothing_works(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        data.main(["download", "--root", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: no source of the full set worked" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fetch"], "invalid choice: 'fetch'"),
+    ([], "the following arguments are required: command"),
+])
+def test_download_command_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        data.main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_download_command_refuses_a_blank_data_variable(monkeypatch, capsys):
+    monkeypatch.setenv("D2LCNN_DATA", "  ")
+    with pytest.raises(SystemExit) as info:
+        data.main(["download"])
+    assert info.value.code == 2
+    assert "$D2LCNN_DATA is set but blank" in capsys.readouterr().err

@@ -91,9 +91,9 @@ def test_check_mode_reports_drift(tmp_path):
 def fixture_package(tmp_path, monkeypatch):
     """The fixture notebooks exported into an importable package ``fixture_models``."""
     import d2lcnn.models  # noqa: F401  (the chapters register before the dict is emptied)
-    from d2lcnn import registry
+    from d2lcnn import settings
 
-    monkeypatch.setattr(registry, "_MODELS", {})  # keep fixture models out of the registry
+    monkeypatch.setattr(settings, "_MODELS", {})  # keep fixture models out of the registry
     out = tmp_path / "fixture_models"
     export_tool.write(export_tool.export(FIXTURES), out)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -115,7 +115,7 @@ def test_fixture_export_layout_and_header(fixture_package):
         "from torch import nn\n"
         "from torch.nn import functional as F\n"
         "\n"
-        "from d2lcnn.registry import register_model\n"
+        "from d2lcnn.settings import register_model\n"
         "\n"
         "from .blocks import WIDTHS, conv_block\n"
         "\n"
@@ -138,7 +138,7 @@ def test_fixture_export_passes_ruff(fixture_package):
 def test_fixture_export_imports_and_registers(fixture_package):
     import torch
 
-    from d2lcnn.registry import get_model, list_models
+    from d2lcnn.settings import get_model, list_models
 
     package = importlib.import_module("fixture_models")
     assert package.__all__ == ["blocks", "export_fixture"]
@@ -164,7 +164,7 @@ def test_header_replaces_a_cells_own_import_of_a_known_name(tmp_path):
         '@register_model("a")\ndef a():\n    return nn.ReLU()',
     )
     text = export_tool.export(tmp_path)["a.py"]
-    assert "\nfrom torch import nn\n\nfrom d2lcnn.registry import register_model\n" in text
+    assert "\nfrom torch import nn\n\nfrom d2lcnn.settings import register_model\n" in text
     assert "from d2lcnn import register_model" not in text and "import torch\n" not in text
     assert text.endswith('__all__ = ["a"]\n\n\n@register_model("a")\ndef a():\n'
                          "    return nn.ReLU()\n")  # fmt: skip

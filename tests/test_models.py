@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 import d2lcnn
-from d2lcnn.registry import model_chapter
+from d2lcnn.settings import get_model, list_models
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = re.compile(r"Input shape: \((\d+), (\d+), (\d+), (\d+)\)\n(?:.*\n)*?Params: ([\d,]+) \(")
@@ -88,6 +89,18 @@ def printed_tables(notebook: Path) -> list[PrintedTable]:
     return tables
 
 
+# name -> module of every registered model; the chapters' are generated from notebooks
+# (other tests may register small nets of their own)
+MODULES = {name: sys.modules[type(get_model(name)).__module__] for name in list_models()}
+MODELS = [name for name, module in MODULES.items()
+          if module.__name__.startswith("d2lcnn.models.")]
+
+
+def model_chapter(name: str) -> str:
+    """The notebook that defines model ``name`` (its generated module's header)."""
+    return re.search(r"^Defined in (\S+\.ipynb)$", MODULES[name].__doc__, re.M).group(1)
+
+
 def chapter_table(name: str) -> tuple[int, PrintedTable | None]:
     """(chapter resolution, the table printed for ``name`` built by its builder)."""
     tables = printed_tables(ROOT / model_chapter(name))
@@ -99,11 +112,6 @@ def chapter_table(name: str) -> tuple[int, PrintedTable | None]:
     return grey[0].input_shape[2], None  # the chapter's resolution, no own table
 
 
-# the chapters' models: other tests may register small nets of their own
-MODELS = [name for name in d2lcnn.list_models()
-          if d2lcnn.get_model(name).__module__.startswith("d2lcnn.models.")]
-
-
 def test_every_chapter_model_is_registered():
     assert {"lenet", "alexnet", "vgg11", "nin", "googlenet", "lenet_bn", "resnet18",
             "densenet", "mobilenet_v1"} <= set(MODELS)  # fmt: skip
@@ -113,7 +121,7 @@ def test_every_chapter_model_is_registered():
 def test_output_shape_and_backward_at_the_chapters_resolution(name):
     side, _ = chapter_table(name)
     torch.manual_seed(0)
-    net = d2lcnn.get_model(name)
+    net = get_model(name)
     X, y = torch.rand(2, 1, side, side), torch.tensor([3, 7])
     y_hat = net(X)
     assert y_hat.shape == (2, 10)
@@ -128,7 +136,7 @@ def test_parameter_count_matches_the_chapters_printed_table(name):
     _, table = chapter_table(name)
     if table is None:
         pytest.skip(f"{model_chapter(name)} prints no shape table for {name}()")
-    net = d2lcnn.get_model(name, **table.kwargs)
+    net = get_model(name, **table.kwargs)
     assert d2lcnn.count_params(net) == table.params, (
         f"{name}: {d2lcnn.count_params(net):,} parameters, but {model_chapter(name)} "
         f"prints {table.params:,}; re-run the chapter or fix the #@save cell"

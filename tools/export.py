@@ -8,14 +8,14 @@ Usage:
 A code cell whose first line is ``#@save`` belongs to the package. Cells are collected
 per notebook, in order; ``notebooks/02_alexnet.ipynb`` becomes ``models/alexnet.py``.
 Import lines are moved out of the cells into the module's header. Every name a cell
-uses but no cell defines must be a known name (torch, nn, F, math, register_model,
-d2l), be imported by one of the notebook's saved cells, or be defined by another
-notebook's saved cells (``from .<chapter> import name``); anything else is an error
-naming the notebook, the cell and the name. Every module starts with the same header:
-the docstring and the known imports (which replace a cell's own import of those names,
-so every module imports them alike); ruff drops the unused ones, sorts the rest and
-formats the header, so the output is deterministic and ruff-clean; the cells' code is
-kept as written. Also ``python tools/export.py --notebooks DIR`` for fixtures.
+uses but no cell defines must be a known name (torch, nn, F, math, dataclass,
+register_model, d2l), be imported by one of the notebook's saved cells, or be defined
+by another notebook's saved cells (``from .<chapter> import name``); anything else is
+an error naming the notebook, the cell and the name. Every module starts with the same
+header: the docstring and the known imports (which replace a cell's own import of those
+names, so every module imports them alike); ruff drops the unused ones, sorts the rest
+and formats the header, so the output is deterministic and ruff-clean; the cells' code
+is kept as written. Also ``python tools/export.py --notebooks DIR`` for fixtures.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ MAX_LINE = 88  # notebook code lines (CONTRIBUTING.md); ruff allows 100 in d2lcn
 
 # name -> the import that provides it (what a chapter cell may use without importing)
 KNOWN_IMPORTS = {
+    "dataclass": "from dataclasses import dataclass",  # a chapter's Settings subclass
     "math": "import math",
     "torch": "import torch",
     "nn": "from torch import nn",
     "F": "from torch.nn import functional as F",
-    "register_model": "from d2lcnn.registry import register_model",
+    "register_model": "from d2lcnn.settings import register_model",
     "d2l": "import d2lcnn as d2l",  # what the notebooks call the package
 }
 # d2lcnn is first party also when --out is outside the repository

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
-from ..plotting import PngFigure
+from ..plot import PngFigure
 from ..summary.probe import run
 from ..summary.shapes import raise_for
 from ..summary.table import make_feed, si_str

@@ -4,35 +4,50 @@ Defined in notebooks/02_alexnet.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "EXPERIMENTS", "SETTINGS", "AlexNet", "alexnet"]
+__all__ = ["CPU_RECIPE", "AlexNetSettings", "SETTINGS", "AlexNet", "alexnet"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-EXPERIMENTS = dict(exp_subset=12000, exp_test_subset=None, exp_epochs=3,  # 28 px nets
-                   exp_batch_size=64, exp_lr=0.05, overfit_subset=2000,
-                   overfit_test_subset=2000, overfit_epochs=20)
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.01, num_epochs=10, batch_size=128, resize=224, subset=None,
-              test_subset=None, precision="fp32", recipe=None,  # the book's run
-              **EXPERIMENTS),
-    cpu=dict(lr=0.03,  # peak of the one-cycle schedule
-             num_epochs=2, batch_size=128,
-             resize=72,  # 72 px: ~12x fewer FLOPs than 224; classifier rebuilt for it
-             subset=None, test_subset=None,  # all 60,000 / 10,000 images
-             precision="auto",  # bf16 autocast where timing finds it faster
-             recipe=CPU_RECIPE, **EXPERIMENTS),
-    smoke=dict(lr=0.03, num_epochs=1, batch_size=64, resize=72, subset=128,
-               test_subset=100, precision="fp32", recipe=CPU_RECIPE,  # tests only
-               exp_subset=512, exp_test_subset=200, exp_epochs=1, exp_batch_size=64,
-               exp_lr=0.05, overfit_subset=256, overfit_test_subset=200,
-               overfit_epochs=2),
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlexNetSettings(d2l.Settings):  # the chapter's experiments beside the main run
+    exp_subset: int | None = 12000  # the narrow AlexNet at 28 px: images, epochs, ...
+    exp_test_subset: int | None = None
+    exp_epochs: int = 3
+    exp_batch_size: int = 64
+    exp_lr: float = 0.05
+    overfit_subset: int = 2000  # dropout: few images, many epochs
+    overfit_test_subset: int = 2000
+    overfit_epochs: int = 20
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": AlexNetSettings(
+        lr=0.01, num_epochs=10, batch_size=128, resize=224, subset=None,
+        test_subset=None, precision="fp32", recipe=None),  # the book's run
+    "cpu": AlexNetSettings(
+        lr=0.03,  # peak of the one-cycle schedule
+        num_epochs=2, batch_size=128,
+        resize=72,  # 72 px: ~12x fewer FLOPs than 224; classifier rebuilt for it
+        subset=None, test_subset=None,  # all 60,000 / 10,000 images
+        precision="auto",  # bf16 autocast where timing finds it faster
+        recipe=CPU_RECIPE),
+    "smoke": AlexNetSettings(  # tests only: the bundled mini set
+        lr=0.03, num_epochs=1, batch_size=64, resize=72, subset=128, test_subset=100,
+        precision="fp32", recipe=CPU_RECIPE, source="mini",
+        exp_subset=512, exp_test_subset=200, exp_epochs=1,
+        overfit_subset=256, overfit_test_subset=200, overfit_epochs=2),
+}
 
 
 class AlexNet(nn.Module):
@@ -79,7 +94,7 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
-@register_model("alexnet")
+@register_model("alexnet", settings=SETTINGS)
 def alexnet(num_classes: int = 10, in_channels: int = 1,
             resolution: int = 224) -> AlexNet:
     """The book's AlexNet for Fashion-MNIST upsampled to ``resolution`` (224).

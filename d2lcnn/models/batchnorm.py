@@ -4,35 +4,63 @@ Defined in notebooks/06_batchnorm.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "SETTINGS", "batch_norm", "BatchNorm", "LeNetBN", "lenet_bn"]
+__all__ = [
+    "CPU_RECIPE",
+    "BatchNormSettings",
+    "SETTINGS",
+    "batch_norm",
+    "BatchNorm",
+    "LeNetBN",
+    "lenet_bn",
+]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=1.0, num_epochs=10, batch_size=256, subset=None, recipe=None,
-              lag_lr=1.0, lag_steps=400, lag_every=10,
-              sweep_lrs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), sweep_epochs=5,
-              sweep_subset=None, sweep_test_subset=None,
-              noise_lr=1.0, noise_epochs=5, noise_subset=None),
-    cpu=dict(lr=0.5, num_epochs=5, batch_size=256, subset=None,  # 0.906 in 19 s
-             recipe=CPU_RECIPE,
-             lag_lr=1.0, lag_steps=300, lag_every=10,  # ~8 s: 300 steps, the book's lr
-             sweep_lrs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
-             sweep_epochs=2,  # 2 x 235 steps per run, 12 runs: ~85 s
-             sweep_subset=None, sweep_test_subset=2000,
-             noise_lr=1.0, noise_epochs=1, noise_subset=None),  # 3 runs: ~15 s
-    smoke=dict(lr=0.5, num_epochs=1, batch_size=256, subset=512, recipe=CPU_RECIPE,
-               lag_lr=1.0, lag_steps=20, lag_every=5,
-               sweep_lrs=(0.1, 1.0), sweep_epochs=1, sweep_subset=512,
-               sweep_test_subset=200,
-               noise_lr=1.0, noise_epochs=1, noise_subset=512),  # tests only
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNormSettings(d2l.Settings):  # the chapter's experiments beside the main run
+    lag_lr: float = 1.0  # train vs eval mode while the running statistics lag
+    lag_steps: int
+    lag_every: int = 10
+    sweep_lrs: tuple = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # lr sweep, with / without BN
+    sweep_epochs: int
+    sweep_subset: int | None = None
+    sweep_test_subset: int | None
+    noise_lr: float = 1.0  # no BN, BN, noisy BN
+    noise_epochs: int
+    noise_subset: int | None = None
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": BatchNormSettings(
+        lr=1.0, num_epochs=10, batch_size=256, subset=None, recipe=None,
+        lag_steps=400,
+        sweep_epochs=5, sweep_test_subset=None,
+        noise_epochs=5),
+    "cpu": BatchNormSettings(
+        lr=0.5, num_epochs=5, batch_size=256, subset=None,  # 0.906 in 19 s
+        recipe=CPU_RECIPE,
+        lag_steps=300,  # ~8 s: 300 steps, the book's lr
+        sweep_epochs=2,  # 2 x 235 steps per run, 12 runs: ~85 s
+        sweep_test_subset=2000,
+        noise_epochs=1),  # 3 runs: ~15 s
+    "smoke": BatchNormSettings(  # tests only: the bundled mini set
+        lr=0.5, num_epochs=1, batch_size=256, subset=512, recipe=CPU_RECIPE,
+        source="mini",
+        lag_steps=20, lag_every=5,
+        sweep_lrs=(0.1, 1.0), sweep_epochs=1, sweep_subset=512, sweep_test_subset=200,
+        noise_epochs=1, noise_subset=512),
+}
 
 
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training=None):
@@ -159,7 +187,7 @@ class LeNetBN(nn.Module):
         return self.classifier(x)
 
 
-@register_model("lenet_bn")
+@register_model("lenet_bn", settings=SETTINGS)
 def lenet_bn(num_classes=10, in_channels=1):
     """LeNet with nn.BatchNorm1d/2d, the concise version of the BN chapter.
 

@@ -4,13 +4,17 @@ Defined in notebooks/08_densenet.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
 __all__ = [
     "CPU_RECIPE",
+    "DenseNetSettings",
     "SETTINGS",
     "conv_block",
     "DenseBlock",
@@ -24,21 +28,33 @@ __all__ = [
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
-              test_subset=None, precision="fp32", recipe=None,  # the book's
-              knob_resize=96, knob_subset=None, knob_test_subset=None,
-              knob_epochs=5),  # 3 variants: half the book's epochs each
-    cpu=dict(lr=0.05, num_epochs=2, batch_size=128,
-             resize=48,  # 4x fewer FLOPs than 96; the last maps are 1x1
-             subset=None, test_subset=None, precision="auto", recipe=CPU_RECIPE,
-             knob_resize=32, knob_subset=30_000, knob_test_subset=5_000,
-             knob_epochs=2),  # k/theta experiment: ~70 s for 3 variants
-    smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128,
-               test_subset=100, precision="auto", recipe=CPU_RECIPE,
-               knob_resize=32, knob_subset=128, knob_test_subset=100,
-               knob_epochs=1),  # tests: checks the cells run
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenseNetSettings(d2l.Settings):  # the k/theta experiment beside the main run
+    knob_resize: int
+    knob_subset: int | None  # training images of that experiment; None: all
+    knob_test_subset: int | None
+    knob_epochs: int
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": DenseNetSettings(
+        lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
+        test_subset=None, precision="fp32", recipe=None,  # the book's
+        knob_resize=96, knob_subset=None, knob_test_subset=None,
+        knob_epochs=5),  # 3 variants: half the book's epochs each
+    "cpu": DenseNetSettings(
+        lr=0.05, num_epochs=2, batch_size=128,
+        resize=48,  # 4x fewer FLOPs than 96; the last maps are 1x1
+        subset=None, test_subset=None, precision="auto", recipe=CPU_RECIPE,
+        knob_resize=32, knob_subset=30_000, knob_test_subset=5_000,
+        knob_epochs=2),  # k/theta experiment: ~70 s for 3 variants
+    "smoke": DenseNetSettings(  # tests: checks the cells run, on the bundled mini set
+        lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128, test_subset=100,
+        precision="auto", recipe=CPU_RECIPE, source="mini",
+        knob_resize=32, knob_subset=128, knob_test_subset=100, knob_epochs=1),
+}
 
 
 def conv_block(input_channels, num_channels):
@@ -132,7 +148,7 @@ class DenseNet(nn.Module):
         return self.classifier(x)
 
 
-@register_model("densenet")
+@register_model("densenet", settings=SETTINGS)
 def densenet(num_classes=10, in_channels=1, growth_rate=32):
     """d2l's DenseNet: four dense blocks of 4 conv blocks, growth rate 32, theta 0.5.
 

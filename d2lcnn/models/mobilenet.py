@@ -4,13 +4,17 @@ Defined in notebooks/09_mobilenet.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
 __all__ = [
     "CPU_RECIPE",
+    "MobileNetSettings",
     "SETTINGS",
     "DepthwiseSeparableConv",
     "MOBILENET_V1",
@@ -22,22 +26,35 @@ __all__ = [
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
-              test_subset=None, width_mult=1.0, precision="fp32", recipe=None,
-              sweep_resize=96, sweep_subset=None, sweep_test_subset=None,
-              sweep_epochs=5),  # 5 runs: half the main run's epochs each
-    cpu=dict(lr=0.05, num_epochs=2, batch_size=128,
-             resize=64,  # rho = 2/3 of 96: 2.25x fewer FLOPs, last maps 2x2
-             subset=None, test_subset=None, width_mult=1.0,
-             precision="auto", recipe=CPU_RECIPE,
-             sweep_resize=32, sweep_subset=15_000, sweep_test_subset=3_000,
-             sweep_epochs=2),  # 5 short runs: ~70 s together
-    smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128,
-               test_subset=100, width_mult=1.0, precision="auto",
-               recipe=CPU_RECIPE, sweep_resize=32, sweep_subset=128,
-               sweep_test_subset=100, sweep_epochs=1),  # tests only
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileNetSettings(d2l.Settings):  # the alpha/rho sweep beside the main run
+    width_mult: float = 1.0  # alpha of the main run
+    sweep_resize: int
+    sweep_subset: int | None  # training images of the sweep; None: all
+    sweep_test_subset: int | None
+    sweep_epochs: int
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": MobileNetSettings(
+        lr=0.1, num_epochs=10, batch_size=256, resize=96, subset=None,
+        test_subset=None, precision="fp32", recipe=None,
+        sweep_resize=96, sweep_subset=None, sweep_test_subset=None,
+        sweep_epochs=5),  # 5 runs: half the main run's epochs each
+    "cpu": MobileNetSettings(
+        lr=0.05, num_epochs=2, batch_size=128,
+        resize=64,  # rho = 2/3 of 96: 2.25x fewer FLOPs, last maps 2x2
+        subset=None, test_subset=None,
+        precision="auto", recipe=CPU_RECIPE,
+        sweep_resize=32, sweep_subset=15_000, sweep_test_subset=3_000,
+        sweep_epochs=2),  # 5 short runs: ~70 s together
+    "smoke": MobileNetSettings(  # tests only: the bundled mini set
+        lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128, test_subset=100,
+        precision="auto", recipe=CPU_RECIPE, source="mini",
+        sweep_resize=32, sweep_subset=128, sweep_test_subset=100, sweep_epochs=1),
+}
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -107,7 +124,7 @@ class MobileNetV1(nn.Module):
         return self.classifier(x)
 
 
-@register_model("mobilenet_v1")
+@register_model("mobilenet_v1", settings=SETTINGS)
 def mobilenet_v1(num_classes=10, in_channels=1, width_mult=1.0, activation=nn.ReLU6):
     """MobileNet v1 for Fashion-MNIST; ``width_mult`` is alpha.
 

@@ -4,35 +4,49 @@ Defined in notebooks/04_nin.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "SETTINGS", "nin_block", "NIN_BLOCKS", "NiN", "nin"]
+__all__ = ["CPU_RECIPE", "NiNSettings", "SETTINGS", "nin_block", "NIN_BLOCKS", "NiN", "nin"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1,
                   init="kaiming")  # fragile here: see the text
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.1, num_epochs=10, batch_size=128, resize=224, subset=None,
-              test_subset=None, recipe=None,  # the book's: plain SGD, Xavier
-              precision="fp32",
-              head_resize=32, head_subset=None, head_epochs=10),
-    cpu=dict(lr=0.05,  # peak lr of the one-cycle schedule (benchmarks/recipes/nin.json)
-             num_epochs=3,  # 176 s; test acc still rising at the end
-             batch_size=128,  # the book's
-             resize=72,  # 72 px: 14x fewer FLOPs than 224, the last maps are 1x1
-             subset=None, test_subset=None,  # all 60,000 / 10,000 images
-             recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing, Kaiming
-             precision="auto",  # bf16 where native and faster (timed at the start)
-             head_resize=32, head_subset=6000, head_epochs=6),  # GAP vs dense head
-    smoke=dict(lr=0.1, num_epochs=1, batch_size=128, resize=72, subset=256,
-               test_subset=100, recipe=CPU_RECIPE,  # tests only: the cells run
-               precision="fp32",
-               head_resize=32, head_subset=256, head_epochs=1),
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NiNSettings(d2l.Settings):  # the chapter's experiment beside the main run
+    head_resize: int = 32  # GAP vs dense head: small nets at 32 px
+    head_subset: int | None  # training images of that experiment; None: all
+    head_epochs: int
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": NiNSettings(
+        lr=0.1, num_epochs=10, batch_size=128, resize=224, subset=None,
+        test_subset=None, recipe=None,  # the book's: plain SGD, Xavier
+        precision="fp32",
+        head_subset=None, head_epochs=10),
+    "cpu": NiNSettings(
+        lr=0.05,  # peak lr of the one-cycle schedule (benchmarks/recipes/nin.json)
+        num_epochs=3,  # 176 s; test acc still rising at the end
+        batch_size=128,  # the book's
+        resize=72,  # 72 px: 14x fewer FLOPs than 224, the last maps are 1x1
+        subset=None, test_subset=None,  # all 60,000 / 10,000 images
+        recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing, Kaiming
+        precision="auto",  # bf16 where native and faster (timed at the start)
+        head_subset=6000, head_epochs=6),  # GAP vs dense head
+    "smoke": NiNSettings(  # tests only: the cells run, on the bundled mini set
+        lr=0.1, num_epochs=1, batch_size=128, resize=72, subset=256, test_subset=100,
+        recipe=CPU_RECIPE, precision="fp32", source="mini",
+        head_subset=256, head_epochs=1),
+}
 
 
 def nin_block(in_channels, out_channels, kernel_size, strides, padding):
@@ -96,7 +110,7 @@ class NiN(nn.Module):
         return torch.flatten(x, 1)  # -> (B, num_classes)
 
 
-@register_model("nin")
+@register_model("nin", settings=SETTINGS)
 def nin(num_classes=10, in_channels=1, dropout=0.5):
     """NiN for ``num_classes`` classes (any input of at least 67x67).
 

@@ -4,37 +4,63 @@ Defined in notebooks/07_resnet.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "SETTINGS", "Residual", "resnet_block", "RESNET18", "ResNet", "resnet18"]
+__all__ = [
+    "CPU_RECIPE",
+    "ResNetSettings",
+    "SETTINGS",
+    "Residual",
+    "resnet_block",
+    "RESNET18",
+    "ResNet",
+    "resnet18",
+]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.05, num_epochs=10, batch_size=256, resize=96, subset=None,
-              test_subset=None, precision="fp32", recipe=None,
-              deg_blocks=(3, 9), deg_widths=(16, 32, 64),  # the paper's CIFAR widths
-              deg_resize=None, deg_steps=3000, deg_batch_size=128, deg_lr=0.1,
-              deg_subset=None),
-    cpu=dict(lr=0.05, num_epochs=3, batch_size=256,  # 0.905 in 255 s
-             resize=32,  # 9x fewer FLOPs than 96; the last stage sees 1x1 maps
-             subset=None, test_subset=None,
-             precision="auto",  # bf16 autocast where native and faster
-             recipe=CPU_RECIPE,
-             deg_blocks=(3, 9),  # 6n + 2 = 20 and 56 layers, as the paper's Fig. 1
-             deg_widths=(8, 16, 32),  # half the paper's widths
-             deg_resize=16,  # 3x fewer FLOPs than 28: 4 runs in ~90 s
-             deg_steps=300, deg_batch_size=64, deg_lr=0.05, deg_subset=None),
-    smoke=dict(lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=256,
-               test_subset=200, precision="auto", recipe=CPU_RECIPE,
-               deg_blocks=(3, 9), deg_widths=(8, 16, 32), deg_resize=16,
-               deg_steps=8, deg_batch_size=32, deg_lr=0.05, deg_subset=256),  # tests
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResNetSettings(d2l.Settings):  # the degradation experiment beside the main run
+    deg_blocks: tuple = (3, 9)  # 6n + 2 = 20 and 56 layers, as the paper's Fig. 1
+    deg_widths: tuple
+    deg_resize: int | None  # None: the images' own 28 x 28
+    deg_steps: int
+    deg_batch_size: int
+    deg_lr: float
+    deg_subset: int | None = None
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": ResNetSettings(
+        lr=0.05, num_epochs=10, batch_size=256, resize=96, subset=None,
+        test_subset=None, precision="fp32", recipe=None,
+        deg_widths=(16, 32, 64),  # the paper's CIFAR widths
+        deg_resize=None, deg_steps=3000, deg_batch_size=128, deg_lr=0.1),
+    "cpu": ResNetSettings(
+        lr=0.05, num_epochs=3, batch_size=256,  # 0.905 in 255 s
+        resize=32,  # 9x fewer FLOPs than 96; the last stage sees 1x1 maps
+        subset=None, test_subset=None,
+        precision="auto",  # bf16 autocast where native and faster
+        recipe=CPU_RECIPE,
+        deg_widths=(8, 16, 32),  # half the paper's widths
+        deg_resize=16,  # 3x fewer FLOPs than 28: 4 runs in ~90 s
+        deg_steps=300, deg_batch_size=64, deg_lr=0.05),
+    "smoke": ResNetSettings(  # tests only: the bundled mini set
+        lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=256, test_subset=200,
+        precision="auto", recipe=CPU_RECIPE, source="mini",
+        deg_widths=(8, 16, 32), deg_resize=16, deg_steps=8, deg_batch_size=32,
+        deg_lr=0.05, deg_subset=256),
+}
 
 
 class Residual(nn.Module):
@@ -131,7 +157,7 @@ class ResNet(nn.Module):
         return self.classifier(x)
 
 
-@register_model("resnet18")
+@register_model("resnet18", settings=SETTINGS)
 def resnet18(num_classes=10, in_channels=1):
     """ResNet-18 (d2l's version, 1-channel input): 4 stages of 2 residual blocks.
 

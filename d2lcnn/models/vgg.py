@@ -4,32 +4,49 @@ Defined in notebooks/03_vgg.ipynb
 Edit the notebook, then run `python tools/export.py`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from d2lcnn.registry import register_model
+import d2lcnn as d2l
+from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "SETTINGS", "vgg_block", "VGG11", "VGG", "vgg11"]
+__all__ = ["CPU_RECIPE", "VGGSettings", "SETTINGS", "vgg_block", "VGG11", "VGG", "vgg11"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                   warmup=0.25, label_smoothing=0.1, init="kaiming")
-SETTINGS = dict(  # per profile; the CLI and the panel read these too
-    full=dict(lr=0.05, ratio=4, num_epochs=10, batch_size=128, resize=224, subset=None,
-              test_subset=None, precision="fp32", recipe=None,  # the book's exactly
-              exp_resize=32, exp_ratio=8, exp_subset=None, exp_epochs=5),
-    cpu=dict(lr=0.05, ratio=4,  # the book's narrow VGG-11, the book's lr
-             num_epochs=3,  # of 10 (2 epochs at 64 px: 0.910 in 173 s, vgg11.json)
-             batch_size=128,  # the book's
-             resize=64,  # 64 px: ~12x fewer conv FLOPs than 224
-             subset=None, test_subset=None,  # all 60,000 / 10,000 images
-             precision="auto",  # bf16 autocast where the CPU has it and it is faster
-             recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing, Kaiming
-             exp_resize=32, exp_ratio=8, exp_subset=20000, exp_epochs=3),  # 1x1 vs 3x3
-    smoke=dict(lr=0.05, ratio=4, num_epochs=1, batch_size=64, resize=32, subset=128,
-               test_subset=100, precision="fp32", recipe=CPU_RECIPE,  # tests only
-               exp_resize=32, exp_ratio=8, exp_subset=128, exp_epochs=1),
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VGGSettings(d2l.Settings):  # the chapter's experiments beside the main run
+    ratio: int = 4  # channels divided by 4: the book's narrow VGG-11
+    exp_resize: int = 32  # 1x1 vs 3x3 kernels: narrower nets on smaller images
+    exp_ratio: int = 8
+    exp_subset: int | None  # training images of that experiment; None: all
+    exp_epochs: int
+
+
+SETTINGS = {  # per profile; the notebook, the CLI, the panel and the league read these
+    "full": VGGSettings(
+        lr=0.05, num_epochs=10, batch_size=128, resize=224, subset=None,
+        test_subset=None, precision="fp32", recipe=None,  # the book's exactly
+        exp_subset=None, exp_epochs=5),
+    "cpu": VGGSettings(
+        lr=0.05,  # the book's narrow VGG-11, the book's lr
+        num_epochs=3,  # of 10 (2 epochs at 64 px: 0.910 in 173 s, vgg11.json)
+        batch_size=128,  # the book's
+        resize=64,  # 64 px: ~12x fewer conv FLOPs than 224
+        subset=None, test_subset=None,  # all 60,000 / 10,000 images
+        precision="auto",  # bf16 autocast where the CPU has it and it is faster
+        recipe=CPU_RECIPE,  # momentum, weight decay, one-cycle, smoothing, Kaiming
+        exp_subset=20000, exp_epochs=3),  # 1x1 vs 3x3
+    "smoke": VGGSettings(  # tests only: the bundled mini set
+        lr=0.05, num_epochs=1, batch_size=64, resize=32, subset=128, test_subset=100,
+        precision="fp32", recipe=CPU_RECIPE, source="mini",
+        exp_subset=128, exp_epochs=1),
+}
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
@@ -89,7 +106,7 @@ class VGG(nn.Module):
         return self.classifier(x)
 
 
-@register_model("vgg11")
+@register_model("vgg11", settings=SETTINGS)
 def vgg11(num_classes: int = 10, in_channels: int = 1, resolution: int = 224,
           ratio: int = 1) -> VGG:
     """VGG-11 (configuration A); ``ratio=4`` gives the book's narrow variant.
