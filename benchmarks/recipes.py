@@ -25,8 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import d2lcnn as d2l  # noqa: E402
-from d2lcnn.devices import device_name  # noqa: E402
-from d2lcnn.files import atomic_write  # noqa: E402
+from d2lcnn.utils import atomic_write, device_name  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "recipes"
 

@@ -6,7 +6,8 @@ with ``benchmarks/.venv-bench``, a venv that shares this environment's torch and
 only d2l and the modules it imports. The two alternate, several repetitions each; the
 table reports medians and reference/d2lcnn ratios, the machine, torch and threads.
 
-Both sides train the same nets (benchmarks/nets.py) on the same files: the full
+Both sides train the same architectures (the reference the book's code in
+benchmarks/nets.py, d2lcnn its registry's nets) on the same files: the full
 Fashion-MNIST set in d2lcnn's data root, written out uncompressed for the reference's
 torchvision dataset. A subset is the same indices on both sides (d2lcnn's class-balanced
 subset; ``torch.utils.data.Subset`` of them in d2l's DataLoader settings).
@@ -134,10 +135,10 @@ def ensure_reference_env() -> Path:
 
 def ensure_data() -> None:
     """Make sure d2lcnn's data root has the full set (fetched once, as a user would)."""
-    from d2lcnn import sources
+    from d2lcnn.data import load_data_fashion_mnist
 
     try:
-        sources.load_arrays(source="local", verbose=False)
+        load_data_fashion_mnist(1, source="local", verbose=False)
     except RuntimeError:
         print("the full Fashion-MNIST set is not in the data root; fetching it",
               flush=True)
@@ -151,21 +152,28 @@ def prepare_reference_data(folder: Path, cases: dict[str, dict]
     Returns the working folder for the reference process and, per case name, the
     train/test indices d2lcnn's ``subset=``/``test_subset=`` select.
     """
-    from d2lcnn import sources
-    from d2lcnn.data import _stratified_indices
+    import numpy as np
 
-    arrays = sources.load_arrays(source="local", verbose=False)
-    raw = sources.raw_dir(folder / "data")
+    from d2lcnn.data import FILES, _stratified_indices, load_data_fashion_mnist, raw_dir
+
+    train_iter, test_iter = load_data_fashion_mnist(1, source="local", verbose=False)
+    arrays = {"train_images": train_iter.images, "train_labels": train_iter.labels,
+              "test_images": test_iter.images, "test_labels": test_iter.labels}
+    arrays = {part: a.numpy().astype(np.uint8) for part, a in arrays.items()}
+    raw = raw_dir(folder / "data")
     raw.mkdir(parents=True)
-    for part, name in sources.FILES.items():
-        # uncompressed: torchvision then finds the set and never tries to download
-        (raw / name).write_bytes(sources.idx_bytes(getattr(arrays, part)))
+    for part, name in FILES.items():
+        # uncompressed IDX (magic: ubyte, ndim; big-endian sizes): torchvision then
+        # finds the set and never tries to download
+        array = arrays[part]
+        header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+        (raw / name).write_bytes(header + array.tobytes())
     indices = {}
     for name, case in cases.items():
         chosen = {}
         for split, key in (("train", "subset"), ("test", "test_subset")):
             if case.get(key):
-                labels = getattr(arrays, f"{split}_labels")
+                labels = arrays[f"{split}_labels"]
                 chosen[split] = _stratified_indices(labels, case[key]).tolist()
         indices[name] = chosen
     workdir = folder / "work"

@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nets import build  # noqa: E402
+from d2lcnn.settings import build_model
 
 # (net, batch size, resize): the benchmark cases' settings
 SETTINGS = {"lenet": (256, 28), "alexnet": (128, 96), "resnet18": (256, 96)}
@@ -39,7 +36,7 @@ def time_steps(name: str, precision: str, channels_last: bool, *, steps: int,
     """
     batch_size, resize = SETTINGS[name]
     torch.manual_seed(0)
-    net = build(name, resize).to(device)
+    net = build_model(name, "full", resize).to(device)
     X = torch.rand(batch_size, 1, resize, resize, device=device)
     y = torch.randint(0, 10, (batch_size,), device=device)
     if channels_last:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nets import build  # noqa: E402
+import nets  # noqa: E402  (the reference's nets: the book's code, without d2lcnn)
 
 CLOSING_LINE = re.compile(
     r"loss ([\d.naninf]+), train acc ([\d.]+), test acc ([\d.]+)")
@@ -73,8 +73,18 @@ def run_loader(impl: str, case: dict) -> dict:
             "shape": list(X.shape[1:])}
 
 
+def build_net(impl: str, case: dict):
+    """The same architecture on both sides: the book's code for the reference, the
+    registry's net (as its chapter builds it in the full profile) for d2lcnn."""
+    if impl == "reference":
+        return nets.build(case["net"], case["resize"])
+    from d2lcnn.settings import build_model
+
+    return build_model(case["net"], "full", case["resize"])
+
+
 def run_train(impl: str, case: dict) -> dict:
-    net = build(case["net"], case["resize"])
+    net = build_net(impl, case)
     out = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(out):
@@ -85,8 +95,8 @@ def run_train(impl: str, case: dict) -> dict:
             d2l.train_ch6(net, train_iter, test_iter, case["epochs"], case["lr"],
                           d2l.try_gpu())
         else:
-            from d2lcnn.devices import try_gpu
             from d2lcnn.train import train_ch6
+            from d2lcnn.utils import try_gpu
 
             train_iter, test_iter = d2lcnn_loaders(case)
             train_ch6(net, train_iter, test_iter, case["epochs"], case["lr"],

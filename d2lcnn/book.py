@@ -1,6 +1,5 @@
 """d2l's other names for the book's code: tensor shortcuts, the chapters' ``#@save`` code and
-d2l 1.0's object API (``Trainer`` runs on ``train_ch6``, ``ProgressBoard`` on ``Animator``).
-"""
+d2l 1.0's object API (``Trainer`` runs on ``train_ch6``, ``ProgressBoard`` on ``Animator``)."""
 
 from __future__ import annotations
 
@@ -22,22 +21,19 @@ from .utils import positive_int, try_gpu
 
 __all__ = ["NAMES", "lookup"]
 
-# ------------------------------------------------------------------ tensor shortcuts
 # d2l's common names for every framework's tensor functions (0.17's, 1.0.3's): torch's own ...
 _ALIASES = {name: getattr(torch, name) for name in (
     "ones_like ones zeros_like zeros tensor arange meshgrid sin sinh cos cosh tanh linspace "
     "exp log normal rand randn matmul int32 int64 float32 stack abs eye sigmoid").split()}
 _ALIASES.update(nn_Module=nn.Module, concat=torch.cat, batch_matmul=torch.bmm)
+# ... and the method-style ones, tensor first: d2l's name -> the tensor method
+_METHODS = dict(size="numel", reduce_sum="sum", astype="type", transpose="t", reduce_mean="mean",
+                expand_dims="unsqueeze")
+_METHODS.update((name, name) for name in "reshape to argmax swapaxes repeat".split())
 
 
 def _method(name: str, method: str):
-    """d2l's method-style shortcut ``name(x, *args, **kwargs)``: ``x.<method>(...)``.
-
-    Example:
-        >>> reduce_sum = _method("reduce_sum", "sum")
-        >>> reduce_sum(torch.tensor([[1, 2], [3, 4]])), reduce_sum(torch.ones(2, 3), 1)
-        (tensor(10), tensor([3., 3.]))
-    """
+    """d2l's ``name(x, *args, **kwargs)``: ``x.<method>(*args, **kwargs)``."""
     def shortcut(x: torch.Tensor, *args, **kwargs):
         return getattr(x, method)(*args, **kwargs)
 
@@ -45,10 +41,6 @@ def _method(name: str, method: str):
     return shortcut
 
 
-# ... and the method-style ones, tensor first: d2l's name -> the tensor method
-_METHODS = {"size": "numel", "reshape": "reshape", "to": "to", "reduce_sum": "sum",
-            "argmax": "argmax", "astype": "type", "transpose": "t", "reduce_mean": "mean",
-            "expand_dims": "unsqueeze", "swapaxes": "swapaxes", "repeat": "repeat"}
 _ALIASES.update({name: _method(name, method) for name, method in _METHODS.items()})
 _ALIASES["numpy"] = lambda x, *args, **kwargs: x.detach().numpy(*args, **kwargs)
 # d2l's module also re-exports what it imports: book code uses d2l.plt and friends
@@ -65,7 +57,6 @@ def lookup(name: str):
     Example:
         >>> lookup("load_data_cifar")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ...
         AttributeError: ... 'load_data_cifar': it is not a d2l name d2lcnn provides ...
     """
     if name in _MODULES:
@@ -77,7 +68,6 @@ def lookup(name: str):
                          "d2lcnn.book.NAMES)")
 
 
-# ------------------------------------------------------------------ the chapters' #@save code
 def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """2-D cross-correlation of matrix ``X`` with kernel ``K``, all windows at once (d2l's).
 
@@ -106,8 +96,8 @@ _RESIDUAL = {True: inspect.signature(  # d2l 0.17's arguments, and d2l 1.0's
 
 
 class Residual(nn.Module):
-    """ResNet's block, ``Residual(input_channels, num_channels, ...)`` (d2l 0.17) or
-    ``Residual(num_channels, use_1x1conv=False, strides=1)`` (d2l 1.0, lazy layers).
+    """ResNet's block: ``Residual(input_channels, num_channels, use_1x1conv=False, strides=1)``
+    (d2l 0.17) or ``Residual(num_channels, use_1x1conv=False, strides=1)`` (d2l 1.0, lazy).
 
     Example:
         >>> [Residual(*c, True, 2)(torch.rand(4, 3, 6, 6)).shape[1:] for c in [(3, 6), (6,)]]
@@ -117,9 +107,8 @@ class Residual(nn.Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
         # 0.17 passes two channel counts first; 1.0 one, then the bool or keywords
-        signature = _RESIDUAL["input_channels" in kwargs
-                              or len(args) >= 2 and not isinstance(args[1], bool)]
-        bound = signature.bind(*args, **kwargs)  # TypeError naming what is missing or extra
+        old = "input_channels" in kwargs or len(args) >= 2 and not isinstance(args[1], bool)
+        bound = _RESIDUAL[old].bind(*args, **kwargs)  # TypeError naming what is missing or extra
         bound.apply_defaults()
         a = bound.arguments
         c_in, c_out, strides = a.get("input_channels"), a["num_channels"], a["strides"]
@@ -140,8 +129,8 @@ class Residual(nn.Module):
 
 
 class ResNeXtBlock(nn.Module):
-    """d2l 1.0's ResNeXt block: 1x1, 3x3 with ``bottleneck // groups`` groups (as the book
-    computes it), 1x1 convolutions, plus the input."""
+    """d2l 1.0's ResNeXt block: 1x1, 3x3 (``bottleneck // groups`` groups, as the book has it),
+    1x1 convolutions, plus the input."""
 
     def __init__(self, num_channels: int, groups: int, bot_mul: float,
                  use_1x1conv: bool = False, strides: int = 1):
@@ -161,7 +150,6 @@ class ResNeXtBlock(nn.Module):
         return F.relu(Y + (X if self.conv4 is None else self.bn4(self.conv4(X))))
 
 
-# ------------------------------------------------------------------ d2l 1.0's object API
 def add_to_class(Class: type):
     """Decorator: add the function to ``Class`` as a method (d2l 1.0), and keep its name.
 
@@ -210,8 +198,8 @@ Point = collections.namedtuple("Point", ["x", "y"])
 
 
 class ProgressBoard(HyperParameters):
-    """d2l 1.0's ``ProgressBoard``: ``draw(x, y, label, every_n)`` makes every ``every_n``
-    points of a label one point, their mean, in ``data[label]``; ``self.animator`` draws it.
+    """d2l 1.0's board: ``draw(x, y, label, every_n)`` adds the mean of every ``every_n``
+    points of a label to ``data[label]``; ``self.animator`` draws it.
 
     Example:
         >>> board = ProgressBoard(display=False)
@@ -232,8 +220,8 @@ class ProgressBoard(HyperParameters):
         points.append(Point(x, y))
         if len(points) < every_n:  # d2l's every_n is 0 with one batch: then every point
             return
-        x = sum(p.x for p in points) / len(points)
-        y = float(sum(p.y for p in points) / len(points))  # the one synchronisation
+        x, y = (sum(values) / len(points) for values in zip(*points))
+        y = float(y)  # the one synchronisation
         points.clear()
         self.data.setdefault(label, []).append(Point(x, y))
         if self.animator is None:
@@ -251,11 +239,7 @@ class ProgressBoard(HyperParameters):
 
 
 class Module(nn.Module, HyperParameters):
-    """d2l 1.0's model base class: an ``nn.Module`` that plots its progress.
-
-    Subclasses set ``self.net`` (or override ``forward``) and ``loss``;
-    ``configure_optimizers`` is plain SGD at ``self.lr``, as in d2l (see ``LeNet``).
-    """
+    """d2l 1.0's model base: set ``self.net`` (or ``forward``) and ``loss``; SGD at ``lr``."""
 
     def __init__(self, plot_train_per_epoch: int = 2, plot_valid_per_epoch: int = 1):
         super().__init__()
@@ -270,14 +254,12 @@ class Module(nn.Module, HyperParameters):
 
     def plot(self, key: str, value, train: bool) -> None:
         """Plot ``train_<key>``/``val_<key>``: ``plot_*_per_epoch`` batch means per epoch."""
-        trainer = self.trainer  # set by Trainer.fit
-        self.board.xlabel = "epoch"
+        trainer, self.board.xlabel = self.trainer, "epoch"  # trainer: set by Trainer.fit
         if train:
             x = trainer.train_batch_idx / trainer.num_train_batches
             n = trainer.num_train_batches / self.plot_train_per_epoch
         else:
-            x = trainer.epoch + 1
-            n = trainer.num_val_batches / self.plot_valid_per_epoch
+            x, n = trainer.epoch + 1, trainer.num_val_batches / self.plot_valid_per_epoch
         value = value.detach() if isinstance(value, torch.Tensor) else value
         label = ("train_" if train else "val_") + key
         if not train:  # the Trainer hands the epoch's val_acc to the loop's History
@@ -379,8 +361,8 @@ class _Images(torch.utils.data.Dataset):
 
 
 class FashionMNIST(DataModule):
-    """d2l 1.0's ``FashionMNIST(batch_size=64, resize=(28, 28))`` on ``load_data_fashion_mnist``,
-    which gets the keyword-only ``root, source, subset, test_subset, seed, verbose``.
+    """d2l 1.0's ``FashionMNIST(batch_size=64, resize=(28, 28))``, plus keyword-only arguments
+    of ``load_data_fashion_mnist``: ``root, source, subset, test_subset, seed, verbose``.
 
     Example:
         >>> data = FashionMNIST(batch_size=8, source="mini", verbose=False)
@@ -414,11 +396,9 @@ class FashionMNIST(DataModule):
 
 
 class Trainer(HyperParameters):
-    """d2l 1.0's ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)``: ``fit(model, data)``
-    is ``train_ch6`` with the model's ``training_step`` and ``validation_step`` as hooks.
-
+    """d2l 1.0's ``Trainer``: ``fit(model, data)`` is ``train_ch6`` with the model's
+    ``training_step`` and ``validation_step`` as hooks; ``num_gpus`` says when fewer exist.
     Keyword-only, as for ``train_ch6``: ``channels_last``, ``stop``, ``history``, ``verbose``.
-    ``num_gpus`` uses the GPUs that exist (CUDA, else MPS), says so when fewer.
     """
 
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val=0, *,
@@ -484,11 +464,10 @@ class Trainer(HyperParameters):
         try:
             history = train_ch6(
                 model, self.train_dataloader, self.val_dataloader, self.max_epochs,
-                getattr(model, "lr", None), self.device, init=None,
-                optimizer=model.configure_optimizers(), loss=model.loss, animator=False,
-                stop=self.stop, history=self.history, channels_last=self.channels_last,
-                grad_clip=self.gradient_clip_val or None, verbose=False,
-                training_step=training_step, evaluate=evaluate)
+                getattr(model, "lr", None), self.device, init=None, animator=False, verbose=False,
+                optimizer=model.configure_optimizers(), loss=model.loss, stop=self.stop,
+                history=self.history, channels_last=self.channels_last, evaluate=evaluate,
+                grad_clip=self.gradient_clip_val or None, training_step=training_step)
         finally:
             hook.remove()
             if model.board.animator is not None:  # a notebook's last redraw, a console's row

@@ -1,6 +1,5 @@
-"""Fashion-MNIST held in memory: one uint8 tensor, batches cut by indexing and resized on
-their device by two small matmuls (no per-image PIL work, no worker processes). Where the
-files come from, and what d2lcnn may do with yours: docs/data.md."""
+"""Fashion-MNIST in memory: one uint8 tensor, batches cut by indexing and resized on their
+device by two matmuls (no PIL, no workers). Sources and rules for your files: docs/data.md."""
 
 from __future__ import annotations
 
@@ -73,9 +72,8 @@ def _resize_pair(resize) -> tuple[int, int] | None:
 
 
 def resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
-    """The ``(size_out, size_in)`` matrix of a 1-D bilinear, antialiased resize.
-
-    Images ``X`` (B, H, W) resize to ``resize_matrix(H, h) @ X @ resize_matrix(W, w).T``.
+    """The ``(size_out, size_in)`` matrix of a 1-D antialiased bilinear resize: images ``X``
+    (B, H, W) resize to ``resize_matrix(H, h) @ X @ resize_matrix(W, w).T``.
 
     Example:
         >>> resize_matrix(2, 3)
@@ -90,11 +88,8 @@ def resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
 
 
 class FashionMNISTBatches:
-    """Re-iterable batches ``(X, y)`` over an in-memory uint8 image tensor.
-
-    ``X`` is float32 in [0, 1] of shape ``(B, 1, H, W)``; ``y`` is int64. With
-    ``shuffle`` every pass is a new permutation (from ``seed``'s generator, else from
-    torch's global RNG as a DataLoader would); the last partial batch is kept.
+    """Re-iterable batches: ``X`` float32 ``(B, 1, H, W)`` in [0, 1], ``y`` int64; ``shuffle``
+    draws a new order each pass (from ``seed``, else torch's global RNG, as a DataLoader does).
 
     Example:
         >>> images = torch.zeros(10, 28, 28, dtype=torch.uint8)
@@ -122,8 +117,7 @@ class FashionMNISTBatches:
         self.labels = labels.to(self.device, torch.int64)
         if _generator is None and seed is not None:
             _generator = torch.Generator().manual_seed(seed)
-        self._generator = _generator  # None: torch's global RNG, as a DataLoader uses
-        self._moved: dict[torch.device, FashionMNISTBatches] = {}
+        self._generator, self._moved = _generator, {}  # None: torch's global RNG
         self._resize_matrices = None
         if self.resize is not None and self.resize != tuple(images.shape[-2:]):
             # 1/255 folded in, a hair less so float rounding never takes white past 1.0
@@ -151,8 +145,7 @@ class FashionMNISTBatches:
         """The first batch in file order, without drawing a shuffle (for checks)."""
         if self.num_examples == 0:
             raise StopIteration
-        index = slice(0, self.batch_size)
-        return self._to_float(self.images[index]), self.labels[index]
+        return self._to_float(self.images[:self.batch_size]), self.labels[:self.batch_size]
 
     def _to_float(self, images: torch.Tensor) -> torch.Tensor:
         if self._resize_matrices is None:
@@ -173,14 +166,12 @@ class FashionMNISTBatches:
     def to(self, device: torch.device | str) -> FashionMNISTBatches:
         """The same batches produced on ``device`` (the uint8 store moves there once)."""
         device = torch.device(device)
-        if device == self.device:
-            return self
-        if device not in self._moved:  # train_ch6 calls .to() on every run
+        if device != self.device and device not in self._moved:  # train_ch6 calls it every run
             self._moved[device] = FashionMNISTBatches(
                 self.images, self.labels, self.batch_size, resize=self.resize,
                 shuffle=self.shuffle, device=device, source=self.source,
                 split=self.split, data_split=self.data_split, _generator=self._generator)
-        return self._moved[device]
+        return self if device == self.device else self._moved[device]
 
     def __repr__(self) -> str:
         size = "28x28" if self.resize is None else f"{self.resize[0]}x{self.resize[1]}"
@@ -193,8 +184,7 @@ def _stratified_indices(labels: np.ndarray, count: int) -> np.ndarray:
     """``count`` indices balanced over the classes, the same in every run (seed 0)."""
     # ranks within each class after a seeded shuffle: smaller subsets are part of larger
     order = np.random.default_rng(0).permutation(len(labels))
-    shuffled = labels[order]
-    rank = np.empty(len(labels), np.int64)
+    shuffled, rank = labels[order], np.empty(len(labels), np.int64)
     for label in np.unique(shuffled):
         members = np.flatnonzero(shuffled == label)
         rank[members] = np.arange(len(members))
@@ -270,7 +260,7 @@ def _read_folder(folder: Path, report) -> tuple[dict, str]:
         if data and hashlib.sha256(data).hexdigest() == index[name].get("sha256"):
             hows.add(index[name].get("how"))  # a copy d2lcnn unpacked, unchanged
         elif gz.exists():
-            if data is not None:
+            if data is not None and index[name].get("sha256"):  # (0.2 recorded none)
                 report(f"{path} changed since d2lcnn unpacked it (sha256 differs); "
                        "reading the .gz instead (the file is left as it is)")
             from torchvision.datasets import FashionMNIST  # md5s of the official files
@@ -295,10 +285,12 @@ def _read_folder(folder: Path, report) -> tuple[dict, str]:
         return parts, "not the official files: used as found"
     for name, data in unpacked.items():  # a verified set: unpacked once, read faster
         with contextlib.suppress(OSError):  # a read-only root: the .gz is read each time
-            if not (folder / name).exists():  # never overwrite (an edited copy stays)
+            if not (folder / name).exists():
                 atomic_write(folder / name, data)
-                index[name] = {"sha256": hashlib.sha256(data).hexdigest(), "how": min(hows)}
-                atomic_write(folder / UNPACKED, json.dumps(index).encode())
+            elif (folder / name).read_bytes() != data:  # never overwrite an edited copy;
+                continue  # one that holds these bytes (d2lcnn 0.2's) is indexed below
+            index[name] = {"sha256": hashlib.sha256(data).hexdigest(), "how": min(hows)}
+            atomic_write(folder / UNPACKED, json.dumps(index).encode())
     return parts, OFFICIAL if hows == {"official"} else manifest.get("split", "d2lcnn's")
 
 
@@ -306,6 +298,8 @@ def _read_local(root: Path, report) -> tuple[dict, str]:
     """The official set if a folder under ``root`` holds it, else the first valid one."""
     found, reasons = [], []
     for folder in [raw_dir(root), *sorted(root.glob("d2lcnn-*/FashionMNIST/raw"))]:
+        if found and (found[-1][1] == OFFICIAL or folder != raw_dir(root, "download")):
+            break  # only d2lcnn-download could still hold the official set: not read
         try:
             found.append(_read_folder(folder, report))
         except (OSError, ValueError) as err:
@@ -375,9 +369,8 @@ def load_data_fashion_mnist(
         verbose: bool = True) -> tuple[FashionMNISTBatches, FashionMNISTBatches]:
     """Fashion-MNIST as d2l's ``(train_iter, test_iter)``, held in memory.
 
-    ``resize``: None (28x28), a side or ``(height, width)``, as torchvision's ``Resize``;
-    ``subset``/``test_subset``: that many examples, class-balanced, the same every run;
-    ``source``: 'auto' (docs/data.md), 'local', 'download', 'kaggle' or 'mini'.
+    ``resize``: None (28x28), a side or ``(height, width)``; ``subset``/``test_subset``: that
+    many examples, class-balanced, the same every run; ``source``: one of ``SOURCES``.
 
     Example:
         >>> X, y = next(iter(load_data_fashion_mnist(256, source="mini", verbose=False)[0]))

@@ -1,21 +1,13 @@
 """The one record of a training run: epochs, curve points, and how it ended.
 
-``train_ch6`` (and the d2l 1.0 ``Trainer``) write into a ``History``; everything that
-shows a run reads it. Renderers — the notebook plot, the console table, the progress
-bar, the training panel — subscribe with ``history.subscribe(listener)`` and are called
-as ``listener(event, history)`` with ``event`` one of:
-
-- ``"point"``: a curve point was added (``history.points`` has it);
-- ``"epoch"``: an epoch finished (``history.test_acc[-1]`` and friends are new);
-- ``"end"``: the run ended (``history.status`` says how).
-
-Nothing copies the points: a renderer draws ``history.points`` as it finds them.
+``train_ch6`` writes into a ``History``; whatever shows a run (the plot, the panel)
+subscribes with ``history.subscribe(listener)`` and is called as ``listener(event,
+history)``, ``event`` being ``"point"`` (a curve point), ``"epoch"`` or ``"end"``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,23 +16,18 @@ from .utils import atomic_write
 __all__ = ["SERIES", "STATUSES", "History"]
 
 SERIES = ("train loss", "train acc", "test acc")  # d2l's legend, in d2l's order
-STATUSES = ("running", "completed", "stopped", "interrupted", "diverged",
-            "out_of_memory", "failed")
-Listener = Callable[[str, "History"], None]
-
-
-def _no_points() -> dict[str, tuple[list[float], list[float]]]:
-    return {name: ([], []) for name in SERIES}
+STATUSES = ("running", "completed", "stopped", "interrupted", "diverged", "out_of_memory",
+            "failed")
 
 
 @dataclass
 class History:
     """What a run produced, epoch by epoch, and how it ended.
 
-    ``status`` is ``running``, ``completed``, ``stopped`` (Stop button / ``stop``),
-    ``interrupted`` (Ctrl-C), ``diverged`` (NaN/inf loss), ``out_of_memory`` or
-    ``failed`` (an exception escaped; it carries this history as ``.history``).
-    ``points`` maps each series to its ``(xs, ys)``, x counted in epochs.
+    ``status`` is ``running``, ``completed``, ``stopped`` (``stop=``), ``interrupted``
+    (Ctrl-C), ``diverged`` (NaN/inf loss), ``out_of_memory`` or ``failed`` (an exception
+    escaped, carrying this history as ``.history``). ``points`` maps each series to
+    ``(xs, ys)``, x counted in epochs.
 
     Example:
         >>> h = History(device="cpu")
@@ -55,32 +42,27 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
-    examples_per_sec: list[float] = field(default_factory=list)  # timed train step
-    examples_per_sec_e2e: list[float] = field(default_factory=list)  # data+eval too
+    examples_per_sec: list[float] = field(default_factory=list)  # timed training steps
+    examples_per_sec_e2e: list[float] = field(default_factory=list)  # with evaluation
     wall_time: list[float] = field(default_factory=list)  # seconds per epoch
     status: str = "running"
     message: str = ""
-    points: dict = field(default_factory=_no_points)
+    points: dict = field(default_factory=lambda: {name: ([], []) for name in SERIES})
     _listeners: list = field(default_factory=list, repr=False, compare=False)
 
-    # ------------------------------------------------------------ recording
-
-    def subscribe(self, listener: Listener) -> Listener:
+    def subscribe(self, listener):
         """Call ``listener(event, self)`` on every new point, epoch and the end.
 
         Example:
-            >>> seen = []
-            >>> h = History()
+            >>> seen, h = [], History()
             >>> _ = h.subscribe(lambda event, history: seen.append(event))
-            >>> h.add_point(0.2, {"train loss": 1.0}); h.end("completed")
-            >>> seen
+            >>> h.add_point(0.2, {"train loss": 1.0}); h.end("completed"); seen
             ['point', 'end']
         """
         self._listeners.append(listener)
         return listener
 
-    def unsubscribe(self, listener: Listener) -> None:
-        """Stop calling ``listener`` (a renderer that is closed)."""
+    def unsubscribe(self, listener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
@@ -91,62 +73,50 @@ class History:
     def add_point(self, x: float, values: dict[str, float | None]) -> None:
         """Record one curve point per named series (``None`` values are skipped)."""
         for name, value in values.items():
-            if value is None:
-                continue
-            xs, ys = self.points.setdefault(name, ([], []))
-            xs.append(float(x))
-            ys.append(float(value))
+            if value is not None:
+                xs, ys = self.points.setdefault(name, ([], []))
+                xs.append(float(x))
+                ys.append(float(value))
         self._emit("point")
 
     def add_epoch(self, train_loss, train_acc, test_acc, examples_per_sec,
                   examples_per_sec_e2e, wall_time) -> None:
         """Record a finished epoch; its test accuracy is also a curve point."""
-        self.train_loss.append(float(train_loss))
-        self.train_acc.append(float(train_acc))
-        self.test_acc.append(float(test_acc))
-        self.examples_per_sec.append(float(examples_per_sec))
-        self.examples_per_sec_e2e.append(float(examples_per_sec_e2e))
-        self.wall_time.append(float(wall_time))
+        values = (train_loss, train_acc, test_acc, examples_per_sec, examples_per_sec_e2e,
+                  wall_time)
+        for series, value in zip((self.train_loss, self.train_acc, self.test_acc,
+                                  self.examples_per_sec, self.examples_per_sec_e2e,
+                                  self.wall_time), values):
+            series.append(float(value))
         xs, ys = self.points.setdefault("test acc", ([], []))
         xs.append(float(len(self)))
         ys.append(float(test_acc))
         self._emit("epoch")
 
     def start(self, **settings) -> None:
-        """Mark the run as running again and record its settings."""
+        """Mark the run as running (again) and record its settings."""
         self.status, self.message = "running", ""
         self.settings.update(settings)
 
     def end(self, status: str, message: str = "") -> None:
-        """Record how the run ended and tell the renderers."""
+        """Record how the run ended and tell the listeners."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         self.status, self.message = status, message
         self._emit("end")
 
-    # ------------------------------------------------------------ reading
-
     def __len__(self) -> int:
         return len(self.test_acc)
 
-    @property
-    def epochs(self) -> list[int]:
-        return list(range(1, len(self) + 1))
-
     def last(self, name: str) -> float | None:
-        """The newest value of series ``name``, or None before its first point.
-
-        Example:
-            >>> h = History(); h.add_point(0.5, {"train loss": 2.0}); h.last("train loss")
-            2.0
-        """
+        """The newest value of series ``name``, or None before its first point."""
         ys = self.points.get(name, ([], []))[1]
         return ys[-1] if ys else None
 
     @property
     def last_x(self) -> float | None:
         """How far the run got, in epochs (the newest point's x)."""
-        xs = [x for x_list, _ in self.points.values() for x in x_list[-1:]]
+        xs = [xs[-1] for xs, _ in self.points.values() if xs]
         return max(xs) if xs else None
 
     def summary(self) -> str:
@@ -154,13 +124,10 @@ class History:
         return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
                 f"test acc {self.test_acc[-1]:.3f}")
 
-    # ------------------------------------------------------------ files
-
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.pop("_listeners")
-        data["points"] = {name: [list(xs), list(ys)]
-                          for name, (xs, ys) in self.points.items()}
+        del data["_listeners"]
+        data["points"] = {name: [list(xs), list(ys)] for name, (xs, ys) in self.points.items()}
         return data
 
     @classmethod
@@ -172,11 +139,10 @@ class History:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown History field(s) {unknown}; expected some of "
-                             f"{sorted(known)}")
+                             f"{sorted(known)}: was it written by another d2lcnn version?")
         history = cls(**data)
         if points:
-            history.points = {name: (list(xs), list(ys))
-                              for name, (xs, ys) in points.items()}
+            history.points = {name: (list(xs), list(ys)) for name, (xs, ys) in points.items()}
         return history
 
     def save(self, path) -> Path:
@@ -185,12 +151,14 @@ class History:
 
     @classmethod
     def load(cls, path) -> History:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a history that ``save`` wrote; a damaged file is named with what to do."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{path} is not a readable History ({error}); save the run "
+                             "again, or delete the file") from error
 
-    def __repr__(self) -> str:
-        # One short line: a notebook cell ending in train_ch6(...) shows just this.
-        if not len(self):
-            return f"<History {self.status}, 0 epochs on {self.device}>"
-        return (f"<History {self.status}, {len(self)} epoch"
-                f"{'' if len(self) == 1 else 's'} on {self.device}: "
-                f"test acc {self.test_acc[-1]:.3f}>")
+    def __repr__(self) -> str:  # a cell ending in train_ch6(...) shows just this line
+        end = f": test acc {self.test_acc[-1]:.3f}" if len(self) else ""
+        return (f"<History {self.status}, {len(self)} epoch{'' if len(self) == 1 else 's'} "
+                f"on {self.device}{end}>")

@@ -1,11 +1,9 @@
-"""Training: d2l's ``train_ch6`` and ``evaluate_accuracy_gpu`` — the package's one loop.
+"""Training: d2l's ``train_ch6`` — the package's one loop — and ``evaluate_accuracy_gpu``.
 
-d2l's semantics are kept (Xavier re-init, plain SGD, cross-entropy, the two closing
-lines). What changes: what can be checked is checked before the first batch; metrics
-stay on the device and synchronise only at the ~5 curve points per epoch; the run is
-recorded in a ``History`` that the plot follows; Stop, Ctrl-C, divergence and out of
-memory end the run cleanly with a status, keeping the finished epochs and the model.
-d2l 1.0's ``Trainer`` and the panel run on this same loop (``training_step=``).
+d2l's semantics, plus: checks before the first batch; metrics on the device, read ~5
+times an epoch; a ``History`` the plot follows; Stop, Ctrl-C, divergence and out of
+memory end the run with a status, keeping the finished epochs and the model. d2l 1.0's
+``Trainer`` and the panel run on this same loop (``training_step=``).
 """
 
 from __future__ import annotations
@@ -22,7 +20,14 @@ from torch import nn
 from .history import SERIES, History
 from .plot import Animator
 from .recipe import Recipe, autocast, choose_format, xavier_init
-from .utils import best_device, correct_count, keep_freed_memory, positive_int, positive_number
+from .utils import (
+    Accumulator,
+    best_device,
+    correct_count,
+    keep_freed_memory,
+    positive_int,
+    positive_number,
+)
 
 __all__ = ["TrainingStopped", "evaluate_accuracy_gpu", "train_ch6"]
 
@@ -122,29 +127,23 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     history = history if history is not None else History(device=str(device))
     loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
     init = recipe.init_function() if recipe and init == "xavier" else init
-    try:
+    with _failing_before_epoch_1(history):
         if init not in ("xavier", None, False) and not callable(init):
             raise ValueError(f"init must be 'xavier', a function or None, got {init!r}")
         train_iter = train_iter.to(device) if hasattr(train_iter, "to") else train_iter
         test_iter = test_iter.to(device) if hasattr(test_iter, "to") else test_iter
-        net.to(device)
-        X, y = check_first_batches(net, train_iter, test_iter, device)
-        net.apply(xavier_init if init == "xavier" else init) if init else None
+        X, y = check_first_batches(net.to(device), train_iter, test_iter, device)
+        if init:
+            net.apply(xavier_init if init == "xavier" else init)
         precision, channels_last = choose_format(net, X, y, device, precision,
                                                  channels_last, loss=loss)
-        if channels_last:
-            net.to(memory_format=torch.channels_last)
-    except Exception as error:  # nothing ran: the run failed before its first epoch
-        error.history = history
-        history.end("failed", f"{type(error).__name__}: {error}")
-        raise
+        net.to(memory_format=torch.channels_last if channels_last else torch.preserve_format)
     num_batches, first = len(train_iter), len(history)
-    if optimizer is not None:
-        scheduler = None
-    elif recipe is not None:
+    scheduler = None
+    if optimizer is None and recipe is not None:
         optimizer, scheduler = recipe.optimizer(net, lr, num_epochs * num_batches)
-    else:
-        optimizer, scheduler = torch.optim.SGD(net.parameters(), lr=lr), None  # d2l's
+    elif optimizer is None:
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr)  # d2l's
     if training_step is None:
         def training_step(X, y):
             y_hat = net(X)
@@ -156,71 +155,106 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     history.start(num_epochs=first + num_epochs, lr=lr, model=type(net).__name__,
                   recipe=recipe.to_dict() if recipe else None, precision=precision,
                   channels_last=channels_last, grad_clip=grad_clip,
-                  batch_size=getattr(train_iter, "batch_size", None),
-                  resize=getattr(train_iter, "resize", None),
-                  train_examples=getattr(train_iter, "num_examples", None),
-                  data_source=getattr(train_iter, "source", None),
-                  data_split=getattr(train_iter, "data_split", None))
-    detach = _attach_renderers(history, animator, progress, first, num_batches)
+                  **{key: getattr(train_iter, attr, None) for key, attr in DATA_SETTINGS})
     plot_every = max(1, num_batches // 5)  # ~5 points per epoch; d2l divides by zero < 5
     check_each_batch = device.type == "cpu"  # a finite check syncs: free on the CPU only
-    seen_total, train_total = 0, 0.0
+    speed = Accumulator("examples", "seconds")
 
-    # --- the loop
+    # --- the loop; _ending turns Stop, Ctrl-C, divergence and out of memory into a status
+    with _renderers(history, animator, progress, num_batches), \
+            _ending(history, net, device, precision) as run:
+        for epoch in range(first, first + num_epochs):
+            run.saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+            seen, start = 0, time.perf_counter()
+            net.train()
+            for i, (X, y) in enumerate(train_iter):
+                run.check_stop(stop)  # between batches only
+                X, y = _to_device(X, device, channels_last), y.to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                with autocast(device, precision):
+                    batch_loss, y_hat = training_step(X, y)
+                if check_each_batch and not torch.isfinite(batch_loss):  # before the update
+                    bad = float(batch_loss.detach())
+                    raise TrainingStopped("diverged", f"the loss became {bad:.4g} at epoch "
+                                          f"{epoch + 1}, batch {i + 1}")
+                batch_loss.backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                with torch.no_grad():  # accumulate on the device: no synchronisation
+                    loss_sum += batch_loss.detach().float() * len(y)
+                    correct += correct_count(y_hat, y) if y_hat is not None else 0
+                seen += len(y)
+                if (i + 1) % plot_every == 0 or i == num_batches - 1:
+                    train_l = float(loss_sum) / seen  # the one synchronisation per point
+                    if not math.isfinite(train_l):
+                        raise TrainingStopped("diverged", f"the loss became {train_l:.4g} "
+                                              f"by epoch {epoch + 1}, batch {i + 1}")
+                    train_acc = float(correct) / seen if y_hat is not None else math.nan
+                    history.add_point(epoch + (i + 1) / num_batches,
+                                      {"train loss": train_l, "train acc": train_acc})
+            train_time = time.perf_counter() - start
+            test_acc = evaluate(net, test_iter) if test_iter is not None else math.nan
+            wall = time.perf_counter() - start
+            history.add_epoch(train_l, train_acc, test_acc, seen / train_time, seen / wall,
+                              wall)
+            speed.add(seen, train_time)
+
+    # --- d2l's closing lines
+    if verbose:
+        if history.message:
+            print(history.message)
+        if len(history):
+            print(history.summary())
+            print(f"{speed['examples'] / max(speed['seconds'], 1e-9):.1f} examples/sec "
+                  f"on {device}")
+    return history
+
+
+DATA_SETTINGS = (("batch_size", "batch_size"), ("resize", "resize"),
+                 ("train_examples", "num_examples"), ("data_source", "source"),
+                 ("data_split", "data_split"))
+
+
+@contextlib.contextmanager
+def _failing_before_epoch_1(history: History):
+    try:
+        yield
+    except Exception as error:  # nothing trained yet: the run failed before epoch 1
+        error.history = history
+        history.end("failed", f"{type(error).__name__}: {error}")
+        raise
+
+
+class _Run:
+    """What ``_ending`` needs from inside the loop: Ctrl-C's flag, the epoch's weights."""
+
+    def __init__(self, ctrl_c: threading.Event):
+        self.ctrl_c, self.saved = ctrl_c, None
+
+    def check_stop(self, stop) -> None:
+        if self.ctrl_c.is_set():
+            raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
+        if stop is not None and (stop.is_set() if hasattr(stop, "is_set") else stop()):
+            raise TrainingStopped("stopped", "stopped on request")
+
+
+@contextlib.contextmanager
+def _ending(history: History, net: nn.Module, device, precision: str):
+    """However the loop ends, record it in ``history``; keep the model usable."""
     try:
         with _deferred_ctrl_c() as ctrl_c:
-            for epoch in range(first, first + num_epochs):
-                saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                loss_sum = torch.zeros((), device=device)
-                correct = torch.zeros((), device=device)
-                seen, start = 0, time.perf_counter()
-                net.train()
-                for i, (X, y) in enumerate(train_iter):
-                    if ctrl_c.is_set():
-                        raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
-                    if stop is not None and (stop.is_set() if hasattr(stop, "is_set")
-                                             else stop()):
-                        raise TrainingStopped("stopped", "stopped on request")
-                    X, y = _to_device(X, device, channels_last), y.to(device, non_blocking=True)
-                    optimizer.zero_grad(set_to_none=True)
-                    with autocast(device, precision):
-                        batch_loss, y_hat = training_step(X, y)
-                    if check_each_batch and not torch.isfinite(batch_loss):
-                        raise TrainingStopped("diverged", f"the loss became "
-                                              f"{float(batch_loss.detach()):.4g} at epoch "
-                                              f"{epoch + 1}, batch {i + 1}")
-                    batch_loss.backward()
-                    if grad_clip:
-                        nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-                    optimizer.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    with torch.no_grad():  # accumulate on the device: no synchronisation
-                        loss_sum += batch_loss.detach().float() * len(y)
-                        if y_hat is not None:
-                            correct += correct_count(y_hat, y)
-                    seen += len(y)
-                    if (i + 1) % plot_every == 0 or i == num_batches - 1:
-                        train_l = float(loss_sum) / seen  # the one synchronisation per point
-                        if not math.isfinite(train_l):
-                            raise TrainingStopped("diverged", f"the loss became {train_l:.4g}"
-                                                  f" by epoch {epoch + 1}, batch {i + 1}")
-                        history.add_point(epoch + (i + 1) / num_batches, {
-                            "train loss": train_l,
-                            "train acc": float(correct) / seen if y_hat is not None else None})
-                train_time = time.perf_counter() - start
-                test_acc = evaluate(net, test_iter) if test_iter is not None else math.nan
-                wall = time.perf_counter() - start
-                train_acc = float(correct) / seen if y_hat is not None else math.nan
-                history.add_epoch(history.last("train loss"), train_acc, test_acc,
-                                  seen / train_time, seen / wall, wall)
-                seen_total, train_total = seen_total + seen, train_total + train_time
+            run = _Run(ctrl_c)
+            yield run
         history.end("completed")
     except TrainingStopped as stopped:
         restored = stopped.status == "diverged" and not all(
             bool(torch.isfinite(p).all()) for p in net.parameters())
         if restored:
-            net.load_state_dict(saved)  # the epoch's starting weights: the last finite ones
+            net.load_state_dict(run.saved)  # the epoch's starting weights: the last finite
         history.end(stopped.status, _stop_message(stopped, history, precision, restored))
     except BaseException as error:
         if not _is_out_of_memory(error):
@@ -234,18 +268,6 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         del error
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    finally:
-        detach()
-
-    # --- d2l's closing lines
-    if verbose:
-        if history.message:
-            print(history.message)
-        if len(history):
-            print(history.summary())
-            print(f"{seen_total / train_total if train_total else 0.0:.1f} examples/sec "
-                  f"on {device}")
-    return history
 
 
 def _epochs(n: int) -> str:
@@ -299,10 +321,10 @@ def _deferred_ctrl_c():
             signal.signal(signal.SIGINT, previous)
 
 
-def _attach_renderers(history: History, animator, progress: bool, first: int,
-                      num_batches: int):
+@contextlib.contextmanager
+def _renderers(history: History, animator, progress: bool, num_batches: int):
     """Connect d2l's plot (or the caller's ``add(x, ys)`` object) and a progress bar."""
-    listeners = []
+    listeners, first = [], len(history)
     if animator is None:
         plot = Animator(xlabel="epoch", xlim=[0, history.settings["num_epochs"]],
                         legend=list(SERIES))
@@ -323,12 +345,15 @@ def _attach_renderers(history: History, animator, progress: bool, first: int,
                    leave=False, unit="batch", desc="train")
 
         def advance(event: str, history: History) -> None:
-            done = round(((history.last_x or first) - first) * num_batches)
-            bar.update(max(0, done - bar.n))
+            bar.update(max(0, round(((history.last_x or first) - first) * num_batches) - bar.n))
             if event == "end":
                 bar.close()
         listeners.append(history.subscribe(advance))
-    return lambda: [history.unsubscribe(listener) for listener in listeners]
+    try:
+        yield
+    finally:
+        for listener in listeners:
+            history.unsubscribe(listener)
 
 
 # ------------------------------------------------------------------ checks before batch 1
@@ -365,8 +390,7 @@ def check_device(device) -> torch.device:
 
 
 def _first_batch(data_iter, name: str):
-    # d2lcnn's loaders peek without drawing a shuffle: the run's order stays the same
-    peek = getattr(data_iter, "peek", None)
+    peek = getattr(data_iter, "peek", None)  # d2lcnn's loaders: no shuffle is drawn
     try:
         batch = peek() if peek is not None else next(iter(data_iter))
     except StopIteration:

@@ -1,14 +1,11 @@
-"""Training panel: change a chapter's settings, re-train with one click, compare runs.
-
-Core ipywidgets only (7.6+ and 8). Building or showing a panel trains nothing; Train runs
-``train_ch6`` in a worker thread, so a Stop click gets through and ends the run at the
-next batch. A run is its ``History``: ``Animator`` draws it, the runs table reads it.
-"""
+"""Training panel: change a chapter's settings, re-train with one click, compare runs. Train
+runs ``train_ch6`` in a worker thread, so Stop gets through (core ipywidgets 7.6+ and 8 only)."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import html
 import math
 import threading
@@ -54,8 +51,7 @@ def _checked_defaults(defaults) -> dict:
         raise TypeError(f"defaults must be a dict, a namespace or a Settings, got "
                         f"{type(defaults).__name__}; e.g. defaults=hp") from None
     values = {key: _plain(value) for key, value in values.items()}
-    missing = [key for key in ("lr", "num_epochs", "batch_size") if key not in values]
-    if missing:
+    if missing := [key for key in ("lr", "num_epochs", "batch_size") if key not in values]:
         raise ValueError(f"defaults must set lr, num_epochs and batch_size; missing {missing}, "
                          "e.g. defaults=dict(lr=0.1, num_epochs=10, batch_size=256)")
     values["resize"] = NATIVE if values.get("resize") is None else values["resize"]
@@ -96,18 +92,11 @@ class Run:
 class TrainingPanel:
     """Sliders for batch size, epochs, resolution, lr; Train/Stop; the curve; the runs.
 
-    Args:
-        make_net: called with the chosen settings (a namespace: ``batch_size``,
-            ``num_epochs``, ``lr``, ``resize`` as a side length, each knob and the other
-            ``defaults``); returns a fresh net for that resolution.
-        defaults: a dict, namespace or Settings (the chapter's ``hp``) with ``lr``,
-            ``num_epochs``, ``batch_size`` and optionally ``resize``; its ``subset``,
-            ``test_subset``, ``source``, ``root``, ``seed`` go to the loader, its
-            ``precision``, ``channels_last``, ``recipe`` to ``train_ch6``.
-        knobs: model settings as ``{name: [choices]}``, e.g. ``{"ratio": [4, 8]}``.
-        load_data: replaces ``load_data_fashion_mnist(batch_size, resize, **data)``.
-        background: train in a worker thread (Stop stays responsive); ``False``
-            trains inside the click, for scripts.
+    ``make_net(settings)`` returns a fresh net for the chosen settings (a namespace of the
+    ``defaults``, a dict, namespace or Settings with lr, num_epochs, batch_size and optionally
+    resize, with each slider and knob ``{name: [choices]}`` applied). The defaults' DATA_KEYS
+    go to the loader (``load_data`` replaces it), TRAIN_KEYS to ``train_ch6``;
+    ``background=False`` trains inside the click (scripts).
 
     Example:
         >>> from torch import nn
@@ -243,8 +232,7 @@ class TrainingPanel:
             self._set_status("A run is in progress: press Stop first.", "refused")
             return None
         s = self.settings()
-        problem = self.check(s)
-        if problem:
+        if problem := self.check(s):
             self._set_status(f"Not started: {problem}", "refused")
             return None
         run = Run(len(self.runs) + 1, dict(vars(s)), History(device=str(self.device)))
@@ -268,8 +256,7 @@ class TrainingPanel:
             self._set_status("Stopping at the next batch...", "stopped")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run has ended (scripts, tests; not in a cell, which would hold
-        back the Stop click); True if it has."""
+        """Block until the run has ended; True if it has (scripts: a cell holds back Stop)."""
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.busy
@@ -281,11 +268,8 @@ class TrainingPanel:
             self.net = net = self.make_net(s)
             stage = "loading the data"
             data = {k: self.defaults[k] for k in DATA_KEYS if k in self.defaults}
-            resize = None if s.resize == NATIVE else s.resize
-            if self._load_data is None:
-                iters = load_data_fashion_mnist(s.batch_size, resize, verbose=False, **data)
-            else:
-                iters = self._load_data(s.batch_size, resize, **data)
+            load = self._load_data or functools.partial(load_data_fashion_mnist, verbose=False)
+            iters = load(s.batch_size, None if s.resize == NATIVE else s.resize, **data)
             stage = "training"
             extra = {k: self.defaults[k] for k in TRAIN_KEYS if k in self.defaults}
             train_ch6(net, *iters, s.num_epochs, s.lr, self.device, animator=False, stop=self._stop,

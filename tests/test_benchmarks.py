@@ -7,11 +7,19 @@ import math
 from pathlib import Path
 
 import pytest
+from torch import nn
 
-RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-spec = importlib.util.spec_from_file_location("bench_run", RUN_PY)
-run = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(run)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = load("run")
 
 
 def fake_runs(seconds: dict[str, list[float]], test_acc: dict[str, list[float]]):
@@ -57,3 +65,14 @@ def test_accuracy_difference_is_judged_against_run_to_run_noise(d2lcnn, within):
 def test_single_runs_cannot_be_judged():
     result = run.compare_accuracy({"reference": [0.8], "d2lcnn": [0.7]})
     assert result["within_noise"] is None
+
+
+@pytest.mark.parametrize("case", [c for c, spec in run.CASES.items() if spec["kind"] == "train"])
+def test_both_sides_train_the_same_architecture(case):
+    worker = load("worker")  # the reference's nets are the book's code, d2lcnn's its own
+    layers = {}
+    for impl in ("reference", "d2lcnn"):  # the leaf layers in order (flatten aside)
+        net = worker.build_net(impl, run.CASES[case])
+        layers[impl] = [repr(m) for m in net.modules()
+                        if not list(m.children()) and not isinstance(m, nn.Flatten)]
+    assert layers["reference"] == layers["d2lcnn"]

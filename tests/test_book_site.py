@@ -23,12 +23,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # outputs the book shows as something else than their PNG (see docs/book/conf.py)
 RICHER_THAN_PNG = {"text/html", "application/javascript", "image/svg+xml"}
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("myst_nb") is None
     or importlib.util.find_spec("sphinx_book_theme") is None
     or shutil.which("make") is None,
     reason="the book's tools are not installed here (make book or make test installs them)",
-)
+)]
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,12 @@ TOKEN = "d2lcnn-lab-test"
 ROOT_LINE = "running as root, so JupyterLab gets --allow-root"
 TEST_USER = "d2lcnn-labtest"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("jupyterlab") is None
     or not (VENV / "bin" / "jupyter").exists()
     or shutil.which("make") is None,
     reason="JupyterLab is not installed here (make lab or make test installs it)",
-)
+)]
 
 
 def _free_port() -> int:

@@ -1,12 +1,13 @@
-"""The league: one budget for every chapter net, resumable, one row per (net, seed)."""
+"""The league (benchmarks/league.py): one budget for every chapter net, resumable."""
 
 import json
 
 import pytest
 import torch
+from torch import nn
 
-from d2lcnn import league
-from d2lcnn.league import BUDGETS, NETS, build, fit_classifier, run_league
+from benchmarks import league
+from benchmarks.league import BUDGETS, NETS, build, fit_classifier, run_league, training_flops
 
 
 def test_every_league_net_takes_the_budgets_image_size():
@@ -27,6 +28,22 @@ def test_fit_classifier_replaces_only_a_dense_layer_that_does_not_fit():
     assert net.classifier[2].in_features == 120  # the later layers keep their shapes
 
 
+@pytest.mark.parametrize("groups", [1, 4])
+def test_training_flops_are_what_pytorch_counts_for_forward_and_backward(groups):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=groups),
+                        nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        net(torch.zeros(1, 1, 8, 8)).sum().backward()
+    if groups == 1:  # PyTorch overcounts a grouped conv's backward, so only then
+        assert training_flops(net, 8) == counter.get_total_flops()
+    else:
+        assert training_flops(net, 8) < counter.get_total_flops()
+
+
+@pytest.mark.slow
 def test_a_finished_league_is_not_trained_again(tmp_path, monkeypatch):
     rows = run_league("smoke", nets=["lenet_bn"], directory=tmp_path)
     assert [(r["net"], r["seed"], r["status"]) for r in rows] == [("lenet_bn", 0,

@@ -28,6 +28,7 @@ import re
 import subprocess
 import symtable
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,10 +242,16 @@ def _render_chapter(chapter: Chapter, exporters: dict[str, list[str]]) -> str:
     public = [name for name in chapter.defined if not name.startswith("_")]
     text = HEADER.format(mark=GENERATED_MARK, notebook=chapter.notebook)
     text += "".join(f"{stmt}\n" for stmt in [*KNOWN_IMPORTS.values(), *sorted(extra)])
-    text += f"\n__all__ = {public!r}\n".replace("'", '"')
+    text += "\n" + _all_line(public)
     for cell in chapter.cells:
         text += "\n\n" + cell.code + "\n"
     return _tidy(text, f"{chapter.module}.py")
+
+
+def _all_line(names: list[str]) -> str:
+    """``__all__ = [...]`` wrapped at 88 columns (ruff format would give a line per name)."""
+    return textwrap.fill(", ".join(f'"{n}"' for n in names), 88, initial_indent="__all__ = [",
+                         subsequent_indent=" " * 11, break_on_hyphens=False) + "]\n"
 
 
 def _render_init(modules: list[str]) -> str:
@@ -253,22 +260,23 @@ def _render_init(modules: list[str]) -> str:
     if not modules:
         return text + "\n__all__: list[str] = []\n"
     text += f"\nfrom . import {', '.join(modules)}\n"
-    text += f"\n__all__ = {sorted(modules)!r}\n".replace("'", '"')
+    text += "\n" + _all_line(sorted(modules))
     return _tidy(text, "__init__.py")
 
 
 def _tidy(text: str, name: str) -> str:
     """Let ruff drop the header's unused imports, sort the rest and format the header.
 
-    Only the lines up to ``__all__`` are formatted: the cells' code stays exactly as
-    written in the notebook (ruff format would re-wrap their hand-aligned layers).
+    Only the lines before ``__all__`` are formatted: ``__all__`` is wrapped already, and
+    the cells' code stays exactly as written in the notebook (ruff format would re-wrap
+    their hand-aligned layers).
     """
     shown = f"d2lcnn/models/{name}"  # the project's config applies, wherever --out is
     text = _ruff(text, "check", "--fix-only", "--select", "I,F401",
                  "--stdin-filename", shown)  # fmt: skip
     lines = text.splitlines()
     last = next(i for i, line in enumerate(lines, 1) if line.startswith("__all__"))
-    return _ruff(text, "format", "--range", f"1-{last + 1}", "--stdin-filename", shown)
+    return _ruff(text, "format", "--range", f"1-{last - 1}", "--stdin-filename", shown)
 
 
 def _ruff(text: str, command: str, *args: str) -> str:

@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from d2lcnn.data import FILES, MANIFEST, UNPACKED, _data_root, raw_dir  # noqa: E402
 from d2lcnn.utils import atomic_write  # noqa: E402
 
-SPLIT = ("npm rebuild: per class the first 6,000 valid rows train, the last 1,000 test; "
-         "not the official split")
+SPLIT = "npm rebuild, not the official split (per class 6,000 train / 1,000 test)"
 TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000
 
 

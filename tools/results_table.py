@@ -5,10 +5,12 @@ Usage: python tools/results_table.py   (reads notebooks/results/*.json)
 """
 
 import json
+import sys
 from pathlib import Path
 
-from d2lcnn.league import league_table
-from d2lcnn.results import load_results
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks/
+from benchmarks.league import league_table  # noqa: E402
+from d2lcnn.results import load_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "notebooks" / "results"
 

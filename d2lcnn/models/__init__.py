@@ -6,14 +6,5 @@ edit the notebooks and run `python tools/export.py`.
 
 from . import alexnet, batchnorm, densenet, googlenet, lenet, mobilenet, nin, resnet, vgg
 
-__all__ = [
-    "alexnet",
-    "batchnorm",
-    "densenet",
-    "googlenet",
-    "lenet",
-    "mobilenet",
-    "nin",
-    "resnet",
-    "vgg",
-]
+__all__ = ["alexnet", "batchnorm", "densenet", "googlenet", "lenet", "mobilenet", "nin",
+           "resnet", "vgg"]

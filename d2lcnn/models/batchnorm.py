@@ -12,15 +12,8 @@ from torch import nn
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = [
-    "CPU_RECIPE",
-    "BatchNormSettings",
-    "SETTINGS",
-    "batch_norm",
-    "BatchNorm",
-    "LeNetBN",
-    "lenet_bn",
-]
+__all__ = ["CPU_RECIPE", "BatchNormSettings", "SETTINGS", "batch_norm", "BatchNorm",
+           "LeNetBN", "lenet_bn"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

@@ -12,18 +12,9 @@ from torch import nn
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = [
-    "CPU_RECIPE",
-    "DenseNetSettings",
-    "SETTINGS",
-    "conv_block",
-    "DenseBlock",
-    "transition_block",
-    "DENSENET_BLOCKS",
-    "DenseNet",
-    "densenet",
-    "bottleneck_block",
-]
+__all__ = ["CPU_RECIPE", "DenseNetSettings", "SETTINGS", "conv_block", "DenseBlock",
+           "transition_block", "DENSENET_BLOCKS", "DenseNet", "densenet",
+           "bottleneck_block"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

@@ -11,7 +11,8 @@ from torch.nn import functional as F
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "SETTINGS", "Inception", "GOOGLENET_STAGES", "GoogLeNet", "googlenet"]
+__all__ = ["CPU_RECIPE", "SETTINGS", "Inception", "GOOGLENET_STAGES", "GoogLeNet",
+           "googlenet"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

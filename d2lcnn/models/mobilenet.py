@@ -12,16 +12,8 @@ from torch import nn
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = [
-    "CPU_RECIPE",
-    "MobileNetSettings",
-    "SETTINGS",
-    "DepthwiseSeparableConv",
-    "MOBILENET_V1",
-    "MobileNetV1",
-    "mobilenet_v1",
-    "InvertedResidual",
-]
+__all__ = ["CPU_RECIPE", "MobileNetSettings", "SETTINGS", "DepthwiseSeparableConv",
+           "MOBILENET_V1", "MobileNetV1", "mobilenet_v1", "InvertedResidual"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

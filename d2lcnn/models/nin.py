@@ -12,7 +12,8 @@ from torch import nn
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = ["CPU_RECIPE", "NiNSettings", "SETTINGS", "nin_block", "NIN_BLOCKS", "NiN", "nin"]
+__all__ = ["CPU_RECIPE", "NiNSettings", "SETTINGS", "nin_block", "NIN_BLOCKS", "NiN",
+           "nin"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

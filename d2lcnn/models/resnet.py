@@ -13,16 +13,8 @@ from torch.nn import functional as F
 import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
-__all__ = [
-    "CPU_RECIPE",
-    "ResNetSettings",
-    "SETTINGS",
-    "Residual",
-    "resnet_block",
-    "RESNET18",
-    "ResNet",
-    "resnet18",
-]
+__all__ = ["CPU_RECIPE", "ResNetSettings", "SETTINGS", "Residual", "resnet_block",
+           "RESNET18", "ResNet", "resnet18"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
