@@ -108,6 +108,11 @@ class History:
     def __len__(self) -> int:
         return len(self.test_acc)
 
+    @property
+    def epochs(self) -> list[int]:
+        """The finished epochs' numbers, 1 to ``len(self)`` (an x axis for the lists)."""
+        return list(range(1, len(self) + 1))
+
     def last(self, name: str) -> float | None:
         """The newest value of series ``name``, or None before its first point."""
         ys = self.points.get(name, ([], []))[1]

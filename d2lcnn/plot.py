@@ -1,10 +1,7 @@
-"""Figures: d2l's ``Animator`` (the one live renderer) and d2l's plotting helpers.
+"""d2l's ``Animator`` (the one live renderer) and plotting helpers.
 
-``Animator`` keeps its points in plain lists — its own, filled by ``add(x, y)`` as in
-d2l, or a ``History``'s when it ``follow``s one — and shows them where it runs: in a
-notebook one PNG display updated in place (no ``clear_output``, so printed lines stay;
-PNG because nbval compares SVG as text), elsewhere one table row per epoch.
-"""
+In a notebook ``Animator`` updates one PNG in place (no ``clear_output``: printed lines stay;
+PNG: nbval compares SVG as text); elsewhere it prints a row per epoch."""
 
 from __future__ import annotations
 
@@ -54,19 +51,16 @@ def in_notebook() -> bool:
         False
     """
     ipython = sys.modules.get("IPython")  # a kernel has imported it; importing costs 0.2 s
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
+    return ipython is not None and getattr(ipython.get_ipython(), "kernel", None) is not None
 
 
 class Animator:
-    """Plot data incrementally (d2l's ``Animator``: same arguments, ``add(x, y)``).
-
-    ``None`` entries in ``y`` are skipped, as in d2l; ``follow(history)`` draws a
-    run's curves as they grow; ``display=False`` only records.
+    """Plot data incrementally (d2l's ``Animator``); ``follow(history)`` draws a run as it grows.
 
     Example:
         >>> animator = Animator(xlabel="epoch", legend=["loss", "acc"], display=False)
-        >>> animator.add(1, (0.9, None)); animator.add(2, (0.5, 0.8))
+        >>> animator.add(1, (0.9, None))  # None: no point for that series, as in d2l
+        >>> animator.add(2, (0.5, 0.8))
         >>> animator.X, animator.Y
         ([[1, 2], [2]], [[0.9, 0.5], [0.8]])
     """
@@ -79,13 +73,11 @@ class Animator:
         self.xlim, self.ylim, self.xscale, self.yscale = xlim, ylim, xscale, yscale
         self.fmts, self.nrows, self.ncols, self.figsize = fmts, nrows, ncols, figsize
         self.title, self.min_interval = title, min_interval
-        self.X: list[list] | None = None
-        self.Y: list[list] | None = None
-        self.history, self.fig = None, None
-        self.display = display is not False
+        self.display = display is not False  # False only records
         self.notebook = in_notebook()
-        self._handle, self._last_draw, self._pending = None, -math.inf, False
-        self._flush_registered, self._row_x, self._header = False, None, False
+        self.X = self.Y = self.history = self.fig = None
+        self._handle = self._row_x = self._header = None
+        self._last_draw, self._pending = -math.inf, False
 
     @property
     def axes(self):
@@ -94,10 +86,8 @@ class Animator:
 
     def add(self, x, y) -> None:
         """Append one point per series; entries that are ``None`` are skipped."""
-        if not hasattr(y, "__len__"):
-            y = [y]
-        if not hasattr(x, "__len__"):
-            x = [x] * len(y)
+        y = y if hasattr(y, "__len__") else [y]
+        x = x if hasattr(x, "__len__") else [x] * len(y)
         if len(x) != len(y):
             raise ValueError(f"Animator.add got {len(x)} x values for {len(y)} y values; "
                              "pass one x, or one x per y")
@@ -165,27 +155,33 @@ class Animator:
         return (f"Animator(series={[name for name, _, _ in series]}, "
                 f"points={sum(len(xs) for _, xs, _ in series)})")
 
-    # ---------------------------------------------------------------- renderers
-
     def _update(self, x) -> None:
         if not self.display or x is None:
             return
-        if self.notebook:  # redraws throttled; a pending one is flushed when the cell ends
+        if self.notebook:  # redraws throttled; a pending one is drawn when the cell ends
             if time.perf_counter() - self._last_draw >= self.min_interval:
                 self._show()
             else:
+                from IPython import get_ipython
+
                 self._pending = True
-                self._flush_at_end_of_cell()
+                get_ipython().events.register("post_run_cell", self._flush)  # once: no repeat
             return
         # console: a row per whole-numbered x (an epoch) with each series' newest value in
         # (x - 1, x], once every series has one there or x moves on
         if self._row_x is not None and x != self._row_x:
             self._print_row(self._row_x)
         if float(x) == int(x):
+            self._row_x = x
             if all(self._value_at(ys, xs, x) is not None for _, xs, ys in self.series()):
                 self._print_row(x)
-            else:
-                self._row_x = x
+
+    def _flush(self, *_) -> None:
+        from IPython import get_ipython
+
+        get_ipython().events.unregister("post_run_cell", self._flush)
+        if self._pending:
+            self._show()
 
     def _show(self) -> None:
         from IPython.display import Image, display
@@ -196,22 +192,6 @@ class Animator:
         else:
             self._handle.update(image)
         self._last_draw, self._pending = time.perf_counter(), False
-
-    def _flush_at_end_of_cell(self) -> None:
-        if self._flush_registered:
-            return
-        from IPython import get_ipython
-
-        shell = get_ipython()
-
-        def flush(*_):
-            shell.events.unregister("post_run_cell", flush)
-            self._flush_registered = False
-            if self._pending:
-                self._show()
-
-        shell.events.register("post_run_cell", flush)
-        self._flush_registered = True
 
     @staticmethod
     def _value_at(ys, xs, x):
@@ -225,11 +205,9 @@ class Animator:
             print(" ".join(f"{n:>12}" for n in names))
             self._header = names
         values = [self._value_at(ys, xs, x) for _, xs, ys in series]
-        print(" ".join([f"{x:>12.4g}"] + [f"{v:>12.4f}" if v is not None else " " * 12
-                                          for v in values]), flush=True)
+        print(f"{x:>12.4g}", *(" " * 12 if v is None else f"{v:>12.4f}" for v in values),
+              flush=True)
 
-
-# ------------------------------------------------------------------ d2l's helpers
 
 def use_svg_display() -> None:
     """Show pyplot figures as SVG in Jupyter (d2l compatibility; d2lcnn itself uses PNG).
@@ -237,10 +215,8 @@ def use_svg_display() -> None:
     Example:
         >>> use_svg_display()
     """
-    try:
-        from matplotlib_inline import backend_inline
-    except ImportError:
-        return
+    from matplotlib_inline import backend_inline  # IPython's, which ipywidgets needs
+
     backend_inline.set_matplotlib_formats("svg")
 
 
@@ -256,18 +232,12 @@ def set_figsize(figsize=(3.5, 2.5)) -> None:
 
 
 def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
-    """Set labels, limits, scales and legend of matplotlib axes (d2l's signature).
+    """Set labels, scales, limits and legend of matplotlib axes (d2l's signature).
 
     Example:
-        >>> set_axes(Figure().add_subplot(), "epoch", None, [1, 10], None, "linear",
-        ...          "linear", ["loss"])
+        >>> set_axes(Figure().add_subplot(), "epoch", None, [1, 9], None, "linear", "log", ["a"])
     """
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_xscale(xscale)
-    axes.set_yscale(yscale)
-    axes.set_xlim(xlim)
-    axes.set_ylim(ylim)
+    axes.set(xlabel=xlabel, ylabel=ylabel, xscale=xscale, yscale=yscale, xlim=xlim, ylim=ylim)
     if legend:
         axes.legend(legend)
     axes.grid()
@@ -309,8 +279,7 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
     """Plot a grid of images with optional titles (d2l's ``show_images``); returns axes.
 
     Example:
-        >>> import torch
-        >>> axes = show_images(torch.zeros(2, 28, 28), 1, 2, titles=["a", "b"])
+        >>> axes = show_images([[[0, 1]], [[1, 0]]], 1, 2, titles=["a", "b"])
     """
     import matplotlib.pyplot as plt
 
@@ -321,8 +290,8 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
         if hasattr(img, "detach"):
             img = img.detach().cpu().numpy()
         ax.imshow(img, cmap="gray" if getattr(img, "ndim", 3) == 2 else None)
-        ax.axes.get_xaxis().set_visible(False)
-        ax.axes.get_yaxis().set_visible(False)
+        ax.xaxis.set_visible(False)
+        ax.yaxis.set_visible(False)
         if titles:
             ax.set_title(titles[i])
     return axes

@@ -1,23 +1,6 @@
 """What the book's plain SGD leaves open — a ``Recipe`` — and the run's numeric format.
 
-``train_ch6(..., recipe=Recipe(...))`` builds its optimizer, learning-rate schedule,
-loss and initialisation from it; without one ``train_ch6`` is d2l's (plain SGD at a fixed
-lr, cross-entropy, Xavier). Each field is one lever with a known effect:
-
-- ``momentum``/``nesterov``: SGD with (Nesterov) momentum, as AlexNet, VGG and ResNet
-  were trained (0.9);
-- ``weight_decay``: L2 on the weights (5e-4 in AlexNet and VGG), not on biases or
-  batch-norm parameters, whose decay only hurts;
-- ``schedule``: ``"constant"`` (d2l), ``"onecycle"`` (warm up to ``lr`` over the first
-  ``warmup`` fraction of the steps, then anneal to ~0: Smith & Topin 2018) or
-  ``"cosine"`` (cosine decay after a linear warm-up);
-- ``label_smoothing``: soft targets (Szegedy et al. 2016, Inception-v3);
-- ``init``: ``"xavier"`` (d2l), ``"kaiming"`` (He et al. 2015, for ReLU nets) or None.
-
-The format: ``precision`` ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``, and NCHW or
-NHWC (``channels_last``); ``"auto"`` times the candidates on the first batch, as cuDNN's
-benchmark mode does, because the fastest layout differs between CPU kinds.
-"""
+Without a recipe ``train_ch6`` is d2l's: plain SGD at a fixed lr, cross-entropy, Xavier."""
 
 from __future__ import annotations
 
@@ -56,9 +39,9 @@ def kaiming_init(module: nn.Module) -> None:
     """He-normal weights (fan-out, for ReLU) and zero biases for Conv2d and Linear.
 
     Example:
-        >>> layer = nn.Linear(100, 10); kaiming_init(layer)
-        >>> float(layer.bias.abs().max())
-        0.0
+        >>> layer = nn.Linear(100, 10).apply(kaiming_init)
+        >>> bool((layer.bias == 0).all())
+        True
     """
     if isinstance(module, nn.Conv2d | nn.Linear):
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -66,31 +49,25 @@ def kaiming_init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _onecycle(step: int, warmup: int, total: int) -> float:
-    """lr factor: cosine from 1/25 up to 1 over ``warmup`` steps, then down to 1/250,000
-    (``OneCycleLR``'s shape, defined for any number of steps: it divides by zero below 4).
+def _lr_factor(schedule: str, step: int, warmup: int, total: int) -> float:
+    """The lr's multiplier at ``step``: a warm-up over ``warmup`` steps, then a cosine decay.
+
+    onecycle: OneCycleLR's shape (cosine from 1/25 up to 1, then down to 1/250,000), but
+    defined for any number of steps (OneCycleLR divides by zero below 4); cosine: linear up.
 
     Example:
-        >>> [round(_onecycle(s, 2, 6), 3) for s in range(6)]
+        >>> [round(_lr_factor("onecycle", s, 2, 6), 3) for s in range(6)]
         [0.04, 0.52, 1.0, 0.854, 0.5, 0.146]
+        >>> [round(_lr_factor("cosine", s, 2, 6), 3) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
     """
+    decay = (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup)))) / 2
+    if schedule == "cosine":
+        return (step + 1) / warmup if step < warmup else decay
     start, end = 1 / 25, 1 / 25 / 1e4
     if step < warmup:
         return start + (1 - start) * (1 - math.cos(math.pi * step / warmup)) / 2
-    done = min(1.0, (step - warmup) / max(1, total - warmup))
-    return end + (1 - end) * (1 + math.cos(math.pi * done)) / 2
-
-
-def _cosine(step: int, warmup: int, total: int) -> float:
-    """lr factor: linear warm-up over ``warmup`` steps, then cosine decay to 0.
-
-    Example:
-        >>> [round(_cosine(s, 2, 6), 3) for s in range(6)]
-        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return end + (1 - end) * decay
 
 
 @dataclass(frozen=True)
@@ -107,28 +84,25 @@ class Recipe:
         0.004
     """
 
-    momentum: float = 0.0
+    momentum: float = 0.0  # SGD momentum, 0.9 as AlexNet, VGG and ResNet were trained
     nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "constant"
+    weight_decay: float = 0.0  # L2 on weights, not biases or norms (5e-4: AlexNet, VGG)
+    schedule: str = "constant"  # d2l's; "onecycle" (Smith & Topin 2018) or "cosine"
     warmup: float = 0.25  # fraction of the steps spent warming up (onecycle, cosine)
-    label_smoothing: float = 0.0
-    init: str | None = "xavier"
+    label_smoothing: float = 0.0  # soft targets (Szegedy et al. 2016, Inception-v3)
+    init: str | None = "xavier"  # d2l's; "kaiming" (He et al. 2015, ReLU nets) or None
 
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
-        for name in ("momentum", "label_smoothing", "warmup"):
+        for name, allowed in (("schedule", SCHEDULES), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, high in (("momentum", 1), ("label_smoothing", 1), ("warmup", 1),
+                           ("weight_decay", math.inf)):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float)
-                                               and 0 <= value < 1):
-                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-        decay = self.weight_decay
-        if isinstance(decay, bool) or not (isinstance(decay, int | float)
-                                           and 0 <= decay < math.inf):
-            raise ValueError(f"weight_decay must be a number >= 0 such as 5e-4, got {decay!r}")
+                                               and 0 <= value < high):
+                rule = "in [0, 1)" if high == 1 else ">= 0 such as 5e-4"
+                raise ValueError(f"{name} must be a number {rule}, got {value!r}")
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
 
@@ -170,15 +144,12 @@ class Recipe:
         if self.schedule == "constant":
             return optimizer, None
         warmup = max(1, round(self.warmup * total_steps))
-        factor = _onecycle if self.schedule == "onecycle" else _cosine
         return optimizer, torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: factor(step, warmup, total_steps))
+            optimizer, lambda step: _lr_factor(self.schedule, step, warmup, total_steps))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-# ------------------------------------------------------------------ numeric format
 
 def autocast(device: torch.device, precision: str):
     """A bf16 autocast context for ``precision="bf16"``, else one that does nothing.
@@ -218,10 +189,9 @@ def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
                   channels_last: bool | str = "auto", *, loss=None) -> tuple[str, bool]:
     """``(precision, channels_last)`` with each ``"auto"`` made the fastest choice here.
 
-    Times two training steps of a copy of ``net`` on the whole batch ``(X, y)`` per
-    candidate (a quarter batch ranked MobileNet wrongly), the random state restored
-    after; bf16 is a candidate only where the device computes it natively. Within 5 %
-    of fp32 NCHW, d2l's format is kept. Remembered per architecture, shape and device.
+    Times training steps of a copy of ``net`` per candidate, as cuDNN's benchmark mode does
+    (the fastest layout differs between CPU kinds), on the whole batch (a quarter batch
+    ranked MobileNet wrongly); within 5 % of fp32 NCHW, d2l's format is kept.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
@@ -234,10 +204,10 @@ def choose_format(net: nn.Module, X, y, device, precision: str = "auto",
     if channels_last not in (True, False, "auto"):
         raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
     device = torch.device(device)
-    precisions = [precision] if precision != "auto" else ["fp32"] + (
-        ["bf16"] if native_bf16(device) else [])
-    layouts = [False] if X.dim() != 4 else [False, True] if channels_last == "auto" else [
-        bool(channels_last)]
+    auto = ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
+    precisions = auto if precision == "auto" else [precision]
+    layouts = [False, True] if channels_last == "auto" else [bool(channels_last)]
+    layouts = layouts if X.dim() == 4 else [False]
     candidates = list(itertools.product(precisions, layouts))
     if len(candidates) == 1:
         return candidates[0]

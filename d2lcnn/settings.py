@@ -1,11 +1,7 @@
 """A chapter's settings in one place, the profiles that pick them, and the model registry.
 
-Each chapter writes its hyperparameters once, as ``Settings`` per profile (``full``: the
-book's, ``cpu``: minutes on a 2-core CPU, ``smoke``: seconds on the mini set, for tests)
-and registers its nets with them: ``@register_model("vgg11", settings=SETTINGS)``. The
-notebook (``choose_profile``), the CLI, the panel and the league all read them through
-``settings_for(name, profile)`` and build the net with ``build_model``.
-"""
+Profiles: ``full`` (the book's), ``cpu`` (minutes on a 2-core CPU), ``smoke`` (seconds on the
+mini set); the notebook, CLI, panel and league all read ``settings_for`` and ``build_model``."""
 
 from __future__ import annotations
 
@@ -55,8 +51,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def __str__(self) -> str:
-        return ", ".join(f"{f.name}={getattr(self, f.name)}"
-                         for f in dataclasses.fields(self))
+        return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
 
 
 def profile_name() -> str:
@@ -76,8 +71,7 @@ def profile_name() -> str:
 def choose_profile(settings: dict | None = None, *, verbose: bool = True, **profiles):
     """The active profile's entry of ``settings`` (``{profile: Settings}``), printed.
 
-    The profiles may also come as keywords (``full=..., cpu=..., smoke=...``); plain
-    dicts there become a namespace with the same keys in every profile.
+    Or as keywords ``full=..., cpu=..., smoke=...``: plain dicts (same keys) become namespaces.
 
     Example:
         >>> SETTINGS = {p: Settings(lr=0.9, num_epochs=n, batch_size=256)
@@ -105,18 +99,14 @@ def choose_profile(settings: dict | None = None, *, verbose: bool = True, **prof
     return chosen
 
 
-# ------------------------------------------------------------------ the registry
-
 _MODELS: dict[str, tuple[Callable[..., nn.Module], dict | None]] = {}
 
 
-def register_model(name: str | None = None, *, settings: dict | None = None,
-                   replace: bool = False):
+def register_model(name: str | None = None, *, settings: dict | None = None, replace: bool = False):
     """Decorator: register a model builder under ``name``, with its chapter's settings.
 
-    A name taken by another builder is refused unless ``replace=True``, so a learner's
-    own ``"resnet18"`` cannot silently stand in for the chapter's in the CLI or the
-    league; re-running the chapter's cell (a builder of the same name) replaces it.
+    Another builder's name is refused unless ``replace=True`` (a learner's own "resnet18"
+    must not silently stand in for the chapter's); the chapter's cell run again is allowed.
 
     Example:
         >>> @register_model("tiny")
@@ -141,19 +131,11 @@ def register_model(name: str | None = None, *, settings: dict | None = None,
 
 
 def _same_code(a, b) -> bool:
-    # the chapter's cell run again (or its exported copy) compiles to the same code
+    """Whether ``a`` and ``b`` are one builder: a cell run again compiles to the same code."""
     ca, cb = getattr(a, "__code__", None), getattr(b, "__code__", None)
     if ca is None or cb is None:  # classes
         return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
     return (ca.co_code, ca.co_consts, ca.co_names) == (cb.co_code, cb.co_consts, cb.co_names)
-
-
-def _entry(name: str):
-    from . import models  # noqa: F401  (the chapters' modules register their nets)
-
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name]
 
 
 def list_models() -> list[str]:
@@ -163,9 +145,15 @@ def list_models() -> list[str]:
         >>> list_models()[:3]
         ['alexnet', 'densenet', 'googlenet']
     """
-    from . import models  # noqa: F401
+    from . import models  # noqa: F401  (the chapters' modules register their nets)
 
     return sorted(_MODELS)
+
+
+def _entry(name: str):
+    if name not in list_models():
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return _MODELS[name]
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
@@ -185,7 +173,7 @@ def settings_for(name: str, profile: str | None = None) -> Settings:
         >>> settings_for("alexnet", "full").lr, settings_for("lenet_modern", "full").lr
         (0.01, 0.3)
     """
-    builder, table = _entry(name)
+    table = _entry(name)[1]
     if table is None:
         raise ValueError(f"model {name!r} was registered without settings; pass the "
                          "hyperparameters yourself, or register_model(..., settings=)")
@@ -195,11 +183,9 @@ def settings_for(name: str, profile: str | None = None) -> Settings:
     return table[profile]
 
 
-def build_model(name: str, profile: str | None = None, resize: int | None = None
-                ) -> nn.Module:
-    """Model ``name`` as its chapter trains it: builder arguments that its settings name
-    (VGG's ``ratio``, MobileNet's ``width_mult``) and, where the builder takes one, a
-    classifier sized for ``resize``-pixel images (default: the settings' resize).
+def build_model(name: str, profile: str | None = None, resize: int | None = None) -> nn.Module:
+    """Model ``name`` as its chapter trains it: with the builder arguments its settings name
+    (VGG's ``ratio``) and a classifier for ``resize``-pixel images (default: the settings').
 
     Example:
         >>> build_model("vgg11", "cpu", 64).features[0][0].out_channels  # 64 / ratio 4
@@ -209,8 +195,7 @@ def build_model(name: str, profile: str | None = None, resize: int | None = None
     chosen = settings_for(name, profile) if table is not None else None
     takes = inspect.signature(builder).parameters
     kwargs = {key: getattr(chosen, key) for key in takes if hasattr(chosen, key)}
-    if "resolution" in takes:
-        size = resize or getattr(chosen, "resize", None)
-        if size:
-            kwargs["resolution"] = size
+    size = resize or getattr(chosen, "resize", None)
+    if "resolution" in takes and size:
+        kwargs["resolution"] = size
     return builder(**kwargs)

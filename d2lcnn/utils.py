@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import numbers
 import os
@@ -20,8 +21,6 @@ __all__ = ["Accumulator", "ArgumentError", "Timer", "accuracy", "atomic_write",
            "get_dataloader_workers", "keep_freed_memory", "num_gpus", "positive_int",
            "positive_number", "try_all_gpus", "try_gpu"]
 
-
-# ------------------------------------------------------------------ devices (d2l's)
 
 def num_gpus() -> int:
     """Number of CUDA GPUs (d2l's ``num_gpus``).
@@ -42,10 +41,7 @@ def try_gpu(i: int = 0) -> torch.device:
     """
     if num_gpus() >= i + 1:
         return torch.device(f"cuda:{i}")
-    mps = getattr(torch.backends, "mps", None)
-    if i == 0 and mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    return torch.device("mps" if i == 0 and torch.backends.mps.is_available() else "cpu")
 
 
 def try_all_gpus() -> list[torch.device]:
@@ -59,19 +55,12 @@ def try_all_gpus() -> list[torch.device]:
 
 
 def best_device() -> torch.device:
-    """The device a chapter trains on by default: CUDA, then MPS, then CPU.
-
-    Example:
-        >>> best_device() == try_gpu()
-        True
-    """
+    """The device a chapter trains on by default: CUDA, then MPS, then CPU (``try_gpu()``)."""
     return try_gpu(0)
 
 
 def get_dataloader_workers() -> int:
-    """Worker processes for a DataLoader: d2l's 4, but never more than cores - 1.
-
-    d2lcnn's own loader needs none (batches are cut from memory).
+    """DataLoader workers: d2l's 4, never more than cores - 1 (d2lcnn's loader needs none).
 
     Example:
         >>> 0 <= get_dataloader_workers() <= 4
@@ -81,17 +70,11 @@ def get_dataloader_workers() -> int:
 
 
 def native_bf16(device="cpu") -> bool:
-    """Whether ``device`` computes bf16 natively (Ampere+ GPUs, AVX512-BF16/AMX CPUs).
-
-    Example:
-        >>> native_bf16("cpu") in (True, False)
-        True
-    """
+    """Whether ``device`` computes bf16 natively (Ampere+ GPUs, AVX512-BF16/AMX CPUs)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return device.type == "cpu" and check is not None and bool(check())
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def cpu_model() -> str:
@@ -101,13 +84,10 @@ def cpu_model() -> str:
         >>> "cores" in cpu_model()
         True
     """
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name")), name)
-    except OSError:
-        pass
+    cpuinfo = Path("/proc/cpuinfo")  # Linux; elsewhere platform's (vaguer) name
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    name = next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name")), platform.processor() or platform.machine())
     bf16 = "native bf16" if native_bf16("cpu") else "no bf16"
     return f"{name}, {os.cpu_count()} cores, {bf16}"
 
@@ -119,60 +99,45 @@ def device_name(device) -> str:
         >>> device_name("cpu") == cpu_model()
         True
     """
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_available():
-        return torch.cuda.get_device_name(device)
-    return cpu_model()
+    device = torch.device(device)  # a loaded History may name a GPU this machine lacks
+    cuda = device.type == "cuda" and torch.cuda.is_available()
+    return torch.cuda.get_device_name(device) if cuda else cpu_model()
 
 
-_malloc_tuned: bool | None = None
-
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let glibc's malloc keep freed blocks up to 1 GiB for reuse (silent; CPU speed).
 
-    glibc returns every freed block over 32 MiB to the OS, so the next batch or
-    activation of that size page-faults and is zeroed again (~20 ms per 51 MiB batch
-    on a 2-core Xeon, where writing it takes 1 ms): the jemalloc/tcmalloc advice of
-    PyTorch's CPU performance guide, done with two ``mallopt`` calls. The process may
-    then hold up to 1 GiB of freed memory. Does nothing off glibc.
+    Else each freed block over 32 MiB goes back to the OS and the next page-faults again (~20 ms
+    per 51 MiB batch on a 2-core Xeon; writing it takes 1 ms): PyTorch's CPU guide's advice.
 
     Example:
         >>> keep_freed_memory() == (sys.platform == "linux")
         True
     """
-    global _malloc_tuned
-    if _malloc_tuned is None:
-        _malloc_tuned = False
-        if sys.platform == "linux":
-            try:
-                libc = ctypes.CDLL(None)
-                m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-                _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, 1 << 30)
-                                     and libc.mallopt(m_trim_threshold, 1 << 30))
-            except (OSError, AttributeError):  # not glibc: nothing to tune
-                pass
-    return _malloc_tuned
+    if sys.platform != "linux":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:  # not glibc: nothing to tune
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 30))
 
-
-# ------------------------------------------------------------------ counting (d2l's)
 
 class Accumulator:
     """Sum ``n`` running values; index like d2l (``metric[0] / metric[2]``) or by name.
 
     Example:
         >>> metric = Accumulator("loss", "correct", "n")
-        >>> metric.add(2.0, 3, 4); metric.add(1.0, 1, 4)
-        >>> metric[1], metric["n"]
-        (4.0, 8.0)
-        >>> metric
-        Accumulator(loss=3, correct=4, n=8)
+        >>> metric.add(2.0, 3, 4)
+        >>> metric.add(1.0, 1, 4)
+        >>> metric[1], metric["n"], metric
+        (4.0, 8.0, Accumulator(loss=3, correct=4, n=8))
     """
 
     def __init__(self, *n_or_names: int | str):
-        if len(n_or_names) == 1 and isinstance(n_or_names[0], int):
-            if n_or_names[0] < 1:
-                raise ValueError(f"Accumulator needs at least one slot, got {n_or_names[0]}")
+        if len(n_or_names) == 1 and isinstance(n_or_names[0], int) and n_or_names[0] > 0:
             self.names = tuple(str(i) for i in range(n_or_names[0]))
         elif n_or_names and all(isinstance(name, str) for name in n_or_names):
             self.names = tuple(n_or_names)
@@ -192,9 +157,6 @@ class Accumulator:
     def __getitem__(self, key: int | str) -> float:
         return self.data[self.names.index(key) if isinstance(key, str) else key]
 
-    def __len__(self) -> int:
-        return len(self.data)
-
     def __repr__(self) -> str:
         fields = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.names, self.data))
         return f"Accumulator({fields})"
@@ -204,9 +166,9 @@ class Timer:
     """Record several running times (d2l's ``Timer``).
 
     Example:
-        >>> timer = Timer(); _ = timer.stop()
-        >>> len(timer.times), timer.sum() >= 0
-        (1, True)
+        >>> timer = Timer()
+        >>> len(timer.times), timer.stop() >= 0, len(timer.times)
+        (0, True, 1)
     """
 
     def __init__(self):
@@ -242,8 +204,7 @@ def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
-    if y_hat.shape != y.shape:
-        # labels of shape (B, 1) against (B,) predictions would broadcast to B x B
+    if y_hat.shape != y.shape:  # labels (B, 1) against predictions (B,) would broadcast
         if y.numel() != y_hat.numel():
             raise ValueError(f"{y.numel()} labels (shape {tuple(y.shape)}) for "
                              f"{y_hat.numel()} predictions: pass one label per example")
@@ -261,10 +222,8 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     return float(correct_count(y_hat, y))
 
 
-# ------------------------------------------------------------------ checks and files
-
 class ArgumentError(ValueError, TypeError):
-    """A bad argument, of the wrong type or value: caught as either, as callers expect."""
+    """A bad argument, of the wrong type or value: callers may catch either."""
 
 
 def positive_int(name: str, value) -> int:
@@ -301,8 +260,7 @@ def positive_number(name: str, value, example: str = "0.1") -> float:
 
 
 def atomic_write(path, data: bytes) -> Path:
-    """Write ``data`` beside ``path`` under a temporary name, then rename it into place,
-    so an interrupted write never leaves a file that looks complete.
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
 
     Example:
         >>> atomic_write(Path(tempfile.mkdtemp()) / "a.txt", b"hi").read_bytes()

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from torch import nn
 
 from d2lcnn import cli
