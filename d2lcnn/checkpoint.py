@@ -84,7 +84,7 @@ def load_checkpoint(path, net: nn.Module, optimizer=None, *, map_location="cpu")
         raise FileNotFoundError(f"no checkpoint at {path}; check the path or save one first")
     if map_location is not None and not callable(map_location) \
             and not isinstance(map_location, dict):
-        from .train import check_device
+        from .utils import check_device
 
         check_device(map_location)  # "cuda" without a GPU: say so, not "corrupt file"
     try:

@@ -16,8 +16,8 @@ from .plot import Animator
 from .results import save_result
 from .settings import PROFILES, Settings, build_model, list_models, profile_name, settings_for
 from .summary import ShapeError, check_input_shape
-from .train import check_device, train_ch6
-from .utils import try_gpu
+from .train import train_ch6
+from .utils import check_device, try_gpu
 
 __all__ = ["main"]
 

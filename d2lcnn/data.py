@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .utils import atomic_write, best_device, keep_freed_memory, positive_int
+from .utils import (
+    atomic_write,
+    available_memory,
+    best_device,
+    check_device,
+    keep_freed_memory,
+    positive_int,
+)
 
 __all__ = ["TEXT_LABELS", "FashionMNISTBatches", "MiniDataWarning", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "resize_matrix"]
@@ -112,7 +119,15 @@ class FashionMNISTBatches:
         self.resize = _resize_pair(resize)
         self.shuffle, self.source, self.split = shuffle, source, split
         self.data_split = data_split  # how the data set's train/test were chosen
-        self.device = torch.device(device) if device is not None else images.device
+        self.device = check_device(device) if device is not None else images.device
+        height, width = self.resize or images.shape[-2:]
+        need, free = 4 * min(self.batch_size, len(images)) * height * width, available_memory(
+            self.device)
+        if need > free:  # refused here, not in the allocator after the first batch
+            raise ValueError(f"a batch of {self.batch_size} images at {height}x{width} takes "
+                             f"{need / 1e9:.1f} GB as float32, more than the "
+                             f"{free / 1e9:.1f} GB available on {self.device}; use a "
+                             "smaller batch_size or resize")
         self.images = images.to(self.device)  # moved once; batches are cut there
         self.labels = labels.to(self.device, torch.int64)
         if _generator is None and seed is not None:
@@ -350,7 +365,8 @@ def _read_kaggle(root: Path, report) -> tuple[dict, str]:
                     len(cells := row.strip().split(",")) != 785
                     or not all(map(str.isdigit, cells)))), "?")
                 raise ValueError(f"{path} line {line}: not 785 whole numbers (a label and "
-                                 "784 pixels)") from None
+                                 "784 pixels); fix or delete that line, or download the "
+                                 "data set's CSV files again") from None
         if (table.shape[1] != 785 or table.min(initial=0) < 0 or table.max(initial=0) > 255
                 or table[:, 0].max(initial=0) > 9):
             raise ValueError(f"{path}: rows must be a label 0..9 and 784 pixels 0..255")

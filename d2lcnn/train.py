@@ -23,6 +23,7 @@ from .recipe import Recipe, autocast, choose_format, xavier_init
 from .utils import (
     Accumulator,
     best_device,
+    check_device,
     correct_count,
     keep_freed_memory,
     positive_int,
@@ -124,6 +125,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         print("training on", device)  # d2l's first line
     if device.type == "cpu":
         keep_freed_memory()  # activations reuse freed memory instead of page-faulting
+    _check_arguments(net, train_iter, optimizer, stop, history)
     history = history if history is not None else History(device=str(device))
     loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
     init = recipe.init_function() if recipe and init == "xavier" else init
@@ -212,6 +214,35 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             print(f"{speed['examples'] / max(speed['seconds'], 1e-9):.1f} examples/sec "
                   f"on {device}")
     return history
+
+
+def _check_arguments(net, train_iter, optimizer, stop, history) -> None:
+    """What no run can train with, refused before anything is touched."""
+    name = type(net).__name__
+    parameters = list(net.parameters())
+    if optimizer is None and not parameters:
+        raise ValueError(f"{name} has no parameters to train; add layers with weights "
+                         "(nn.Conv2d, nn.Linear) to the net")
+    if optimizer is None and not any(p.requires_grad for p in parameters):
+        raise ValueError(f"every parameter of {name} is frozen (requires_grad=False), so "
+                         "nothing would train; unfreeze the layers to train with "
+                         "layer.requires_grad_(True)")
+    if stop is not None and not (hasattr(stop, "is_set") or callable(stop)):
+        raise TypeError(f"stop must be a threading.Event or a function that returns True "
+                        f"to stop, got {stop!r}; pass stop=event with event = "
+                        "threading.Event(), then event.set() to stop")
+    try:
+        len(train_iter)
+    except TypeError:
+        raise TypeError(f"train_iter must have a length (batches per epoch), got a "
+                        f"{type(train_iter).__name__}, which has none; pass a list, a "
+                        "DataLoader or d2l.load_data_fashion_mnist's iterator (wrap a "
+                        "generator in list(...))") from None
+    if history is not None and not isinstance(history, History):
+        hint = ('; load_checkpoint returns a dict: pass state["history"]'
+                if isinstance(history, dict) and "history" in history else "")
+        raise TypeError(f"history must be a d2lcnn History to continue, got a "
+                        f"{type(history).__name__}{hint}")
 
 
 DATA_SETTINGS = (("batch_size", "batch_size"), ("resize", "resize"),
@@ -357,37 +388,6 @@ def _renderers(history: History, animator, progress: bool, num_batches: int):
 
 
 # ------------------------------------------------------------------ checks before batch 1
-
-def check_device(device) -> torch.device:
-    """``device`` as a ``torch.device`` that exists and works, else a clear error.
-
-    Example:
-        >>> check_device("cpu")
-        device(type='cpu')
-    """
-    fallback = "pass d2l.try_gpu(), which falls back to the CPU"
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device {device!r} is not a torch device ({err}); pass "
-                         "d2l.try_gpu(), 'cpu' or 'cuda:0'") from err
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if device.type == "cuda" and count == 0:
-        raise ValueError(f"device {device} asked for, but torch sees no CUDA GPU "
-                         f"(torch.cuda.is_available() is False); {fallback}")
-    if device.type == "cuda" and device.index is not None and device.index >= count:
-        raise ValueError(f"device {device} asked for, but there are only {count} CUDA "
-                         f"GPU(s) (cuda:0..cuda:{count - 1}); {fallback}")
-    mps = getattr(torch.backends, "mps", None)
-    if device.type == "mps" and (mps is None or not mps.is_available()):
-        raise ValueError(f"device {device} asked for, but Apple MPS is not available "
-                         f"here; {fallback}")
-    try:
-        torch.zeros(1, device=device) + 1  # a device that exists but cannot compute
-    except (RuntimeError, AssertionError) as err:
-        raise ValueError(f"device {device} does not work here ({err}); {fallback}") from err
-    return device
-
 
 def _first_batch(data_iter, name: str):
     peek = getattr(data_iter, "peek", None)  # d2lcnn's loaders: no shuffle is drawn

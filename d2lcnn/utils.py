@@ -19,7 +19,7 @@ import torch
 __all__ = ["Accumulator", "ArgumentError", "Timer", "accuracy", "atomic_write",
            "best_device", "correct_count", "cpu_model", "device_name",
            "get_dataloader_workers", "keep_freed_memory", "num_gpus", "positive_int",
-           "positive_number", "try_all_gpus", "try_gpu"]
+           "positive_number", "try_all_gpus", "try_gpu", "check_device", "available_memory"]
 
 
 def num_gpus() -> int:
@@ -279,3 +279,53 @@ def atomic_write(path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` that exists and works, else a clear error.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
+    fallback = "pass d2l.try_gpu(), which falls back to the CPU"
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device {device!r} is not a torch device ({err}); pass "
+                         "d2l.try_gpu(), 'cpu' or 'cuda:0'") from err
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.type == "cuda" and count == 0:
+        raise ValueError(f"device {device} asked for, but torch sees no CUDA GPU "
+                         f"(torch.cuda.is_available() is False); {fallback}")
+    if device.type == "cuda" and device.index is not None and device.index >= count:
+        raise ValueError(f"device {device} asked for, but there are only {count} CUDA "
+                         f"GPU(s) (cuda:0..cuda:{count - 1}); {fallback}")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and (mps is None or not mps.is_available()):
+        raise ValueError(f"device {device} asked for, but Apple MPS is not available "
+                         f"here; {fallback}")
+    try:
+        torch.zeros(1, device=device) + 1  # a device that exists but cannot compute
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(f"device {device} does not work here ({err}); {fallback}") from err
+    return device
+
+
+def available_memory(device) -> int:
+    """Bytes that ``device`` can still allocate: free GPU memory, or the host's available
+    memory (Linux's MemAvailable; elsewhere its physical memory).
+
+    Example:
+        >>> available_memory("cpu") > 0
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f
+                        if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

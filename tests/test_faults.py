@@ -170,6 +170,85 @@ def _blank_data_variable(tmp_path, monkeypatch):
     d2l.load_data_fashion_mnist(64)
 
 
+def _batch_larger_than_memory(tmp_path):
+    d2l.load_data_fashion_mnist(64, resize=50000, source="mini", verbose=False)
+
+
+def _loader_on_a_missing_gpu(tmp_path):
+    d2l.load_data_fashion_mnist(64, source="mini", device="cuda", verbose=False)
+
+
+def _kaggle_csv(tmp_path, monkeypatch, bad_row):
+    folder = tmp_path / "kaggle" / "input" / "fashionmnist"
+    folder.mkdir(parents=True)
+    header = "label," + ",".join(f"pixel{i}" for i in range(1, 785)) + "\n"
+    good = "3," + ",".join(["0"] * 784) + "\n"
+    for split in ("train", "test"):
+        rows = [good, bad_row if split == "train" else good]
+        (folder / f"fashion-mnist_{split}.csv").write_text(header + "".join(rows))
+    monkeypatch.setattr("d2lcnn.data.KAGGLE_INPUT", tmp_path / "kaggle" / "input")
+    before = files_of(folder)
+    try:
+        d2l.load_data_fashion_mnist(64, root=tmp_path / "root", source="kaggle")
+    finally:
+        assert files_of(folder) == before, "the CSV files are left as they are"
+
+
+def _kaggle_short_row(tmp_path, monkeypatch):
+    _kaggle_csv(tmp_path, monkeypatch, "3," + ",".join(["0"] * 783) + "\n")
+
+
+def _kaggle_text_cell(tmp_path, monkeypatch):
+    _kaggle_csv(tmp_path, monkeypatch, "3,x," + ",".join(["0"] * 783) + "\n")
+
+
+def _truncated_history(tmp_path):
+    path = d2l.History(device="cpu").save(tmp_path / "h.json")
+    path.write_text(path.read_text()[:40])
+    d2l.History.load(path)
+
+
+def _checkpoint_history_of_another_version(tmp_path):
+    history = d2l.History(device="cpu")
+    history.add_epoch(0.5, 0.8, 0.79, 1e3, 9e2, 1.0)
+    path = save_checkpoint(tmp_path / "a.pt", nn.Linear(2, 2), history=history)
+    state = torch.load(path, weights_only=True)
+    state["history"]["learning_rates"] = [0.1]  # a field this version does not know
+    torch.save(state, path)
+    load_checkpoint(path, nn.Linear(2, 2))
+
+
+def _net_without_parameters(tmp_path):
+    train(nn.Sequential(nn.Flatten(), nn.Identity()), batches(2, side=4))
+
+
+def _frozen_net(tmp_path):
+    net = net_for()
+    net.requires_grad_(False)
+    train(net)
+
+
+def _stop_not_an_event(tmp_path):
+    train(net_for(), stop="yes")
+
+
+def _generator_as_train_iter(tmp_path):
+    train(net_for(), (batch for batch in batches(2)))
+
+
+def _checkpoint_dict_as_history(tmp_path):
+    train(net_for(), history={"history": None, "settings": {}})
+
+
+def _checkpoint_on_a_full_disk(tmp_path, monkeypatch):
+    def torch_full_disk(state, path):  # what torch's zip writer says on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos "
+                           "1408 vs 1302")
+
+    monkeypatch.setattr(torch, "save", torch_full_disk)
+    save_checkpoint(tmp_path / "run.pt", nn.Linear(2, 2))
+
+
 ERRORS = [
     # id, call, exception, what it must name (problem), what it must say to do (fix)
     pytest.param(_cuda, ValueError, r"cuda:0 asked for.*no CUDA GPU", r"try_gpu\(\)",
@@ -206,6 +285,34 @@ ERRORS = [
                  r"try_gpu", id="checkpoint-map-location",
                  marks=pytest.mark.skipif(CUDA, reason="has GPU")),
     pytest.param(_panel_lr_inf, ValueError, r"lr.*inf", r"finite", id="panel-lr-inf"),
+    pytest.param(_batch_larger_than_memory, ValueError,
+                 r"batch of 64 images at 50000x50000 takes 640\.0 GB.*available on cpu",
+                 r"smaller batch_size or resize", id="batch-larger-than-memory"),
+    pytest.param(_loader_on_a_missing_gpu, ValueError, r"cuda asked for.*no CUDA GPU",
+                 r"try_gpu\(\)", id="loader-device-missing",
+                 marks=pytest.mark.skipif(CUDA, reason="has GPU")),
+    pytest.param(_kaggle_short_row, RuntimeError, r"fashion-mnist_train\.csv line 3: "
+                 r"not 785 whole numbers", r"fix or delete that line", id="kaggle-short-row"),
+    pytest.param(_kaggle_text_cell, RuntimeError, r"fashion-mnist_train\.csv line 3: "
+                 r"not 785 whole numbers", r"fix or delete that line", id="kaggle-text-cell"),
+    pytest.param(_truncated_history, ValueError, r"h\.json is not a readable History",
+                 r"save the run again", id="truncated-history-json"),
+    pytest.param(_checkpoint_history_of_another_version, ValueError,
+                 r"a\.pt's history cannot be read.*learning_rates",
+                 r"torch\.load\(path, weights_only=True\)\['model'\]",
+                 id="checkpoint-history-unknown-field"),
+    pytest.param(_net_without_parameters, ValueError, r"Sequential has no parameters",
+                 r"add layers with weights", id="net-without-parameters"),
+    pytest.param(_frozen_net, ValueError, r"every parameter of Sequential is frozen",
+                 r"requires_grad_\(True\)", id="all-parameters-frozen"),
+    pytest.param(_stop_not_an_event, TypeError, r"stop must be a threading\.Event.*'yes'",
+                 r"stop=event", id="stop-not-an-event"),
+    pytest.param(_generator_as_train_iter, TypeError,
+                 r"train_iter must have a length.*generator", r"list\(", id="generator-iter"),
+    pytest.param(_checkpoint_dict_as_history, TypeError, r"history must be a d2lcnn History"
+                 r".*dict", r"state\[\"history\"\]", id="checkpoint-dict-as-history"),
+    pytest.param(_checkpoint_on_a_full_disk, OSError, r"no space left on the disk",
+                 r"free some space", id="checkpoint-full-disk-zip-writer"),
     pytest.param(_blank_data_variable, ValueError, r"\$D2LCNN_DATA is set but blank",
                  r"set it to a data folder", id="blank-data-variable"),
 ]
@@ -386,6 +493,9 @@ def test_cli_cpu_profile_never_trains_on_the_mini_set(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--out", "/proc/d2lcnn-cannot-write"], "cannot write results to"),
     (["--name", "a/b"], "--name must be a plain file name"),
+    (["--device", "tpu"], "--device: device 'tpu' is not a torch device"),
+    (["--device", "cuda:3"], "--device: device cuda:3 asked for"),
+    (["--data-root", "/etc/hostname"], "--data-root /etc/hostname is a file; pass a folder"),
 ])
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is Linux's")
 def test_cli_output_problems_are_found_before_training(args, message, capsys):
@@ -394,6 +504,25 @@ def test_cli_output_problems_are_found_before_training(args, message, capsys):
     err = capsys.readouterr()
     assert info.value.code == 2 and message in err.err
     assert "training on" not in err.out
+
+
+def test_an_unknown_profile_in_the_environment_is_one_line_not_a_traceback(monkeypatch,
+                                                                          capsys):
+    monkeypatch.setenv("D2LCNN_PROFILE", "fast")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "lenet"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err
+    assert "D2LCNN_PROFILE='fast' is not a profile; use one of full, cpu, smoke" in err
+
+
+def test_faulty_arguments_leave_the_net_untouched():
+    net = net_for()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for faulty in (dict(stop="yes"), dict(history={"history": None})):
+        with pytest.raises(TypeError):
+            train(net, **faulty)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
 
 
 def test_an_optimizer_of_another_shape_is_refused_before_any_weight_changes(tmp_path):
