@@ -21,7 +21,9 @@ from .settings import (
     register_model,
     settings_for,
 )
+from .stats import compare, mcnemar, mean_interval
 from .summary import ShapeError, count_flops, count_params, layer_summary, min_input_size
+from .sweep import lr_sweep
 from .train import evaluate_accuracy_gpu, train_ch6
 from .utils import (
     Accumulator,
@@ -60,12 +62,13 @@ def __dir__():
 
 __all__ = [
     "Accumulator", "Animator", "History", "Recipe", "Settings", "ShapeError", "Timer",
-    "TrainingPanel", "accuracy", "build_model", "check", "choose_profile", "count_flops",
-    "count_params", "draw_costs", "draw_net", "evaluate_accuracy_gpu",
+    "TrainingPanel", "accuracy", "build_model", "check", "choose_profile", "compare",
+    "count_flops", "count_params", "draw_costs", "draw_net", "evaluate_accuracy_gpu",
     "get_dataloader_workers", "get_fashion_mnist_labels", "get_model", "layer_summary",
-    "list_models", "load_checkpoint", "load_data_fashion_mnist", "load_results",
-    "min_input_size", "net_layout", "num_gpus", "plot", "profile_name", "receptive_field",
-    "register_model", "save_checkpoint", "save_result", "set_axes", "set_figsize",
-    "settings_for", "show_images", "train_ch6", "try_all_gpus", "try_gpu",
+    "list_models", "load_checkpoint", "load_data_fashion_mnist", "load_results", "lr_sweep",
+    "mcnemar",
+    "mean_interval", "min_input_size", "net_layout", "num_gpus", "plot", "profile_name",
+    "receptive_field", "register_model", "save_checkpoint", "save_result", "set_axes",
+    "set_figsize", "settings_for", "show_images", "train_ch6", "try_all_gpus", "try_gpu",
     "use_svg_display",
 ]

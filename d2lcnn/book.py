@@ -472,6 +472,11 @@ class Trainer(HyperParameters):
             hook.remove()
             if model.board.animator is not None:  # a notebook's last redraw, a console's row
                 model.board.animator.finish()
+        # the loop's advice names train_ch6's arguments: say it in the Trainer's terms
+        history.message = history.message.replace("(grad_clip=1.0)", "(Trainer(..., "
+                                                  "gradient_clip_val=1))").replace(
+            "train_ch6(net, train_iter, test_iter, num_epochs, lr, device, init=None, "
+            "history=history)", "trainer.fit(model, data) again")
         if history.message and self.verbose:
             print(history.message)
         return history

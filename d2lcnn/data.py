@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import math
+import numbers
 import operator
 import os
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from .utils import (
+    ArgumentError,
     atomic_write,
     available_memory,
     best_device,
@@ -195,10 +197,10 @@ class FashionMNISTBatches:
                 f"shuffle={self.shuffle}, device={self.device}, source={self.source!r})")
 
 
-def _stratified_indices(labels: np.ndarray, count: int) -> np.ndarray:
-    """``count`` indices balanced over the classes, the same in every run (seed 0)."""
+def _stratified_indices(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` indices balanced over the classes, the same in every run (``seed``)."""
     # ranks within each class after a seeded shuffle: smaller subsets are part of larger
-    order = np.random.default_rng(0).permutation(len(labels))
+    order = np.random.default_rng(seed).permutation(len(labels))
     shuffled, rank = labels[order], np.empty(len(labels), np.int64)
     for label in np.unique(shuffled):
         members = np.flatnonzero(shuffled == label)
@@ -206,13 +208,13 @@ def _stratified_indices(labels: np.ndarray, count: int) -> np.ndarray:
     return np.sort(order[np.argsort(rank, kind="stable")[:count]])  # in file order
 
 
-def _select(parts: dict, split: str, count: int | None, name: str, source: str):
+def _select(parts: dict, split: str, count: int | None, name: str, of: str):
     images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
     if count is None or count == len(labels):
         return images, labels
     if count > len(labels):
         raise ValueError(f"{name}={count:,} is larger than the {len(labels):,} examples of "
-                         f"source {source!r}; pass {name}<={len(labels)} or None for all")
+                         f"{of}; pass {name}<={len(labels)} or None for all")
     return images[index := _stratified_indices(labels, count)], labels[index]
 
 
@@ -382,11 +384,13 @@ def load_data_fashion_mnist(
         root: str | os.PathLike | None = None, subset: int | None = None,
         test_subset: int | None = None, source: str = "auto",
         device: torch.device | str | None = None, seed: int | None = None,
-        verbose: bool = True) -> tuple[FashionMNISTBatches, FashionMNISTBatches]:
+        verbose: bool = True, valid: int = 0) -> tuple[FashionMNISTBatches, ...]:
     """Fashion-MNIST as d2l's ``(train_iter, test_iter)``, held in memory.
 
     ``resize``: None (28x28), a side or ``(height, width)``; ``subset``/``test_subset``: that
-    many examples, class-balanced, the same every run; ``source``: one of ``SOURCES``.
+    many examples, class-balanced, the same every run; ``source``: one of ``SOURCES``;
+    ``valid=N``: N training images held out the same way (``subset`` draws from the rest)
+    and ``(train_iter, valid_iter, test_iter)`` returned.
 
     Example:
         >>> X, y = next(iter(load_data_fashion_mnist(256, source="mini", verbose=False)[0]))
@@ -398,6 +402,9 @@ def load_data_fashion_mnist(
     test_subset = None if test_subset is None else positive_int("test_subset", test_subset)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer | None):
         raise TypeError(f"seed must be an int or None, got {seed!r} ({type(seed).__name__})")
+    if isinstance(valid, bool) or not isinstance(valid, numbers.Integral) or valid < 0:
+        raise ArgumentError(f"valid is how many training images to hold out, got {valid!r}; "
+                            "pass a whole number such as valid=5000 (0: none)")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
     report = functools.partial(print, "Fashion-MNIST:") if verbose else (lambda _: None)
@@ -427,15 +434,26 @@ def load_data_fashion_mnist(
         parts, split = dict(np.load(MINI_PATH)), MINI_SPLIT
     if torch.device(device or "cpu").type == "cpu" and best_device().type == "cpu":
         keep_freed_memory()  # batches then reuse freed memory
-    train = _select(parts, "train", subset, "subset", used)
-    test = _select(parts, "test", test_subset, "test_subset", used)
+    of, held_out = f"source {used!r}", {}
+    if valid:  # held out first (its own seed), so subset= draws from the rest
+        if valid >= (total := len(parts["train_labels"])):
+            raise ValueError(f"valid={valid:,} leaves none of the {total:,} training images "
+                             f"of {of} to train on; pass valid<{total} (e.g. {total // 12})")
+        held = np.isin(np.arange(total), _stratified_indices(parts["train_labels"], valid, seed=1))
+        held_out["valid"] = parts["train_images"][held], parts["train_labels"][held]
+        parts["train_images"], parts["train_labels"] = (parts["train_images"][~held],
+                                                        parts["train_labels"][~held])
+    rest = f" left beside valid={valid:,}" if valid else ""
+    train = _select(parts, "train", subset, "subset", of + rest)
+    test = _select(parts, "test", test_subset, "test_subset", of)
     n = [f"{len(kept):,}" + (f" of {len(every):,}" if len(kept) < len(every) else "")
          for kept, every in ((train[1], parts["train_labels"]), (test[1], parts["test_labels"]))]
-    report(f"{n[0]} train + {n[1]} test [{used}] {split}; {where}")
+    valid_line = f" + {valid:,} valid (held out)" if valid else ""
+    report(f"{n[0]} train{valid_line} + {n[1]} test [{used}] {split}; {where}")
     common = dict(resize=resize, device=device, seed=seed, source=used, data_split=split)
-    return (FashionMNISTBatches(*map(torch.from_numpy, train), batch_size, shuffle=True,
-                                split="train", **common),
-            FashionMNISTBatches(*map(torch.from_numpy, test), batch_size, split="test", **common))
+    return tuple(FashionMNISTBatches(*map(torch.from_numpy, arrays), batch_size, split=name,
+                                     shuffle=name == "train", **common)
+                 for name, arrays in {"train": train, **held_out, "test": test}.items())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,8 @@ def xavier_init(module: nn.Module) -> None:
 
 
 def kaiming_init(module: nn.Module) -> None:
-    """He-normal weights (fan-out, for ReLU) and zero biases for Conv2d and Linear.
+    """He-normal weights scaled by fan-in (PyTorch's default mode: each layer keeps its
+    input's variance through a ReLU, He et al. 2015, 2.2) and zero biases, Conv2d and Linear.
 
     Example:
         >>> layer = nn.Linear(100, 10).apply(kaiming_init)
@@ -44,7 +45,7 @@ def kaiming_init(module: nn.Module) -> None:
         True
     """
     if isinstance(module, nn.Conv2d | nn.Linear):
-        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
         if module.bias is not None:
             nn.init.zeros_(module.bias)
 

@@ -176,6 +176,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(device, precision):
                     batch_loss, y_hat = training_step(X, y)
+                if epoch == i == 0:  # the loss at init, before any update
+                    _check_first_loss(history, batch_loss, y_hat, lr, verbose)
                 if check_each_batch and not torch.isfinite(batch_loss):  # before the update
                     bad = float(batch_loss.detach())
                     raise TrainingStopped("diverged", f"the loss became {bad:.4g} at epoch "
@@ -214,6 +216,22 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             print(f"{speed['examples'] / max(speed['seconds'], 1e-9):.1f} examples/sec "
                   f"on {device}")
     return history
+
+
+def _check_first_loss(history: History, batch_loss, y_hat, lr, verbose: bool) -> None:
+    """A fresh net predicts every class alike, so its first loss is near ln(classes)
+    ("verify the loss at init", Karpathy 2019); far above, say the likely cause."""
+    first = float(batch_loss.detach())
+    history.settings["first_loss"] = first
+    if y_hat is None or y_hat.dim() != 2 or not verbose:
+        return
+    chance = math.log(y_hat.shape[1])
+    if not first <= 2 * chance:  # also NaN
+        print(f"check: the first loss is {first:.3g}, far above ln({y_hat.shape[1]}) = "
+              f"{chance:.2f}, the loss of a net that knows nothing yet (its logits' std is "
+              f"{float(y_hat.detach().float().std()):.3g}): the initial weights are likely "
+              f"too large (try init='xavier' or a fan-in He init); at lr {lr} the run may "
+              "diverge")
 
 
 def _check_arguments(net, train_iter, optimizer, stop, history) -> None:

@@ -135,3 +135,16 @@ def test_fashion_mnist_labels_are_d2ls_ten_names():
 def test_dir_lists_the_lazy_and_the_book_names():
     names = dir(d2l)
     assert {"corr2d", "Trainer", "draw_net", "load_data_fashion_mnist"} <= set(names)
+
+
+def test_the_books_lenet_path_runs_functions_in_at_most_8_files():
+    """The thin-package promise (issue 24): d2l's two calls touch few d2lcnn files."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "tools" / "trace_path.py"
+    spec = importlib.util.spec_from_file_location("trace_path", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    files = tool.trace(source="mini", subset=256)
+    assert {"data.py", "train.py"} <= set(files) and len(files) <= 8, sorted(files)

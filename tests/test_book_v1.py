@@ -117,6 +117,8 @@ def test_a_stop_event_ends_fit_as_stopped_and_keeps_the_epochs(data_root, capsys
     history = trainer.fit(Stopping(), mini())
     assert history.status == "stopped" and len(history) == 1
     assert "epoch 2" in history.message and "kept" in capsys.readouterr().out
+    assert "trainer.fit(model, data) again" in history.message  # not train_ch6's advice
+    assert "train_ch6" not in history.message
     assert trainer.train_batch_idx == 7  # the batch that set it finished
 
 

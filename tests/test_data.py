@@ -219,6 +219,71 @@ def test_the_profile_does_not_switch_the_loader(monkeypatch, capsys):
     assert "NO FULL FASHION-MNIST FOUND" in capsys.readouterr().out
 
 
+# ---------------------------------------------------------------- valid=: a held-out split
+
+
+def test_valid_returns_train_valid_test_and_valid_is_not_shuffled():
+    train_iter, valid_iter, test_iter = mini(256, valid=600)
+    assert [b.split for b in (train_iter, valid_iter, test_iter)] == ["train", "valid", "test"]
+    assert (train_iter.num_examples, valid_iter.num_examples, test_iter.num_examples) == (
+        5400, 600, 1000)
+    assert train_iter.shuffle and not valid_iter.shuffle
+    assert torch.equal(torch.cat([y for _, y in valid_iter]), valid_iter.labels), "file order"
+    assert valid_iter.to("cpu").split == "valid" and "valid: 600 examples" in repr(valid_iter)
+    assert len(mini(256, valid=0)) == 2, "d2l's two-iterator call stays"
+
+
+def test_valid_images_are_never_trained_on(monkeypatch, tmp_path):
+    # a set whose every image is unique (its index in two pixels): overlap is exact
+    def unique(n, first):
+        images = np.zeros((n, 28, 28), np.uint8)
+        images[:, 0, 0], images[:, 0, 1] = np.divmod(np.arange(first, first + n), 256)
+        return images
+    path = tmp_path / "unique.npz"
+    np.savez(path, train_images=unique(2000, 0), train_labels=np.arange(2000) % 10,
+             test_images=unique(200, 2000), test_labels=np.arange(200) % 10)
+    monkeypatch.setattr(data, "MINI_PATH", path)
+    train_iter, valid_iter, _ = mini(64, valid=300)
+    every = images_of(mini(64)[0])
+    assert len(every) == 2000
+    assert images_of(train_iter).isdisjoint(images_of(valid_iter))
+    assert images_of(train_iter) | images_of(valid_iter) == every
+    subset_iter, same_valid, _ = mini(64, valid=300, subset=500)
+    assert images_of(subset_iter) < images_of(train_iter), "subset= draws from the rest"
+    assert torch.equal(same_valid.images, valid_iter.images), "independent of subset="
+
+
+def test_valid_is_class_balanced_and_the_same_every_run():
+    _, valid_iter, _ = mini(256, valid=600)
+    assert torch.bincount(valid_iter.labels).tolist() == [60] * 10
+    assert torch.equal(mini(64, valid=600, seed=3)[1].images, valid_iter.images)
+    train_iter, _, _ = mini(256, valid=600, subset=1000)
+    assert torch.bincount(train_iter.labels).tolist() == [100] * 10
+
+
+def test_the_line_names_the_held_out_count(capsys):
+    data.load_data_fashion_mnist(64, source="mini", subset=1000, valid=600)
+    line = capsys.readouterr().out
+    assert line.startswith("Fashion-MNIST: 1,000 of 5,400 train + 600 valid (held out) + "
+                           "1,000 test [mini] "), line
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(valid=-1), ValueError, "valid is how many training images to hold out, got -1; "
+                                 "pass a whole number such as valid=5000"),
+    (dict(valid=0.1), TypeError, "got 0.1; pass a whole number such as valid=5000"),
+    (dict(valid=500.0), TypeError, "got 500.0"),
+    (dict(valid=True), TypeError, "got True"),
+    (dict(valid=6000), ValueError, "valid=6,000 leaves none of the 6,000 training images "
+                                   "of source 'mini' to train on; pass valid<6000"),
+    (dict(valid=600, subset=5401), ValueError, "subset=5,401 is larger than the 5,400 "
+                                               "examples of source 'mini' left beside valid"),
+])
+def test_bad_valid_is_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        mini(64, **kwargs)
+
+
 # ---------------------------------------------------------------- python -m d2lcnn.data
 
 

@@ -254,6 +254,21 @@ def test_conv_and_linear_flops_equal_closed_form():
     assert count_flops(linear, (4, 20), device="cpu") == 2 * 4 * 20 * 30
 
 
+@pytest.mark.parametrize("groups", [512, 1])
+def test_backward_flops_of_a_depthwise_conv_equal_the_formula(groups):
+    # PyTorch 2.14's counter alone counts a depthwise weights' gradient dense: 514x
+    conv = nn.Conv2d(512, 512, 3, padding=1, groups=groups, bias=False)
+    forward = 2 * 512 * 14 * 14 * (512 // groups) * 9  # 2 * C_out * H * W * C_in/g * k*k
+    assert count_flops(conv, (1, 512, 14, 14)) == forward
+    # first layer: the weights' gradient only (the input needs none)
+    assert count_flops(conv, (1, 512, 14, 14), backward=True) == 2 * forward
+    pointwise = nn.Conv2d(512, 512, 1, bias=False)  # before it: the input's gradient too
+    net = nn.Sequential(pointwise, conv)
+    pointwise_forward = 2 * 512 * 14 * 14 * 512
+    assert count_flops(net, (1, 512, 14, 14), backward=True) == (
+        2 * pointwise_forward + 3 * forward)
+
+
 def test_count_params_trainable_only():
     net = lenet()
     net[0].requires_grad_(False)

@@ -1,5 +1,6 @@
 """train_ch6: d2l's behaviour, its defects fixed, and clean ends to faulty runs."""
 
+import math
 import os
 import re
 import signal
@@ -320,3 +321,18 @@ def test_timing_the_formats_draws_no_random_number_from_the_run():
     after = torch.rand(3)
     torch.manual_seed(0)
     assert torch.equal(after, torch.rand(3))
+
+
+def test_a_first_loss_far_above_ln_classes_is_named_before_any_update(capsys):
+    def blown_up(module):  # a last layer 100x too large: logits in the hundreds
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=100.0)
+
+    history = run(small_net(), batches(2), batches(1), init=blown_up, verbose=True)
+    out = capsys.readouterr().out
+    assert history.settings["first_loss"] > 10
+    assert re.search(r"check: the first loss is [\d.e+]+, far above ln\(10\) = 2\.30", out)
+    assert "initial weights are likely too large" in out and "init='xavier'" in out
+    history = run(small_net(), batches(2), batches(1), verbose=True)  # d2l's Xavier init
+    assert abs(history.settings["first_loss"] - math.log(10)) < 0.5
+    assert "check:" not in capsys.readouterr().out

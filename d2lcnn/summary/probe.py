@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 INPUT = -1  # the source index of the net's own input in Call.sources
 
@@ -74,6 +74,7 @@ class Trace:
     error: Exception | None = None
     failed: Call | None = None
     children: dict[int, list[int]] = field(default_factory=dict)
+    flops: int = 0  # the whole pass's, the backward's too when asked for
 
 
 def run(
@@ -83,11 +84,13 @@ def run(
     device: str | torch.device | None,
     count: bool,
     track: bool = False,
+    backward: bool = False,
 ) -> Trace:
     """One hooked forward pass; records the calls, or the innermost failing call.
 
     ``count`` adds FLOPs per call; ``track`` records which calls fed each call
-    (``Call.sources``), following tensors through functional ops such as ``F.relu``.
+    (``Call.sources``), following tensors through functional ops such as ``F.relu``;
+    ``backward`` runs a backward pass after it (``Trace.flops`` then counts both).
 
     Example:
         >>> trace = run(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (2, 4),
@@ -99,21 +102,20 @@ def run(
     if device is None and has_lazy(net):
         device = device_of(net)  # lazy layers get their shapes from a real forward
     if device is None:
-        trace = _run_on(net, feed, torch.device("meta"), count, track)
+        trace = _run_on(net, feed, torch.device("meta"), count, track, backward)
         if trace.error is None or not _needs_real_values(trace):
             return trace
         device = device_of(net)  # forward needs real values: use the net's device
-    return _run_on(net, feed, torch.device(device), count, track)
+    return _run_on(net, feed, torch.device(device), count, track, backward)
 
 
-def _run_on(
-    net: nn.Module, feed: Feed, device: torch.device, count: bool, track: bool
-) -> Trace:
+def _run_on(net: nn.Module, feed: Feed, device: torch.device, count: bool, track: bool,
+            backward: bool) -> Trace:
     names = {m: name for name, m in net.named_modules()}
     trace = Trace(calls=[])
     stack: list[Call] = []
     seen: set[nn.Module] = set()
-    counter = FlopCounterMode(display=False) if count else None
+    counter = FlopCounterMode(display=False, custom_mapping=FORMULAS) if count else None
     flow = _Flow() if track else None
 
     def total_flops() -> int:
@@ -147,12 +149,18 @@ def _run_on(
         handles.append(module.register_forward_pre_hook(pre_hook))
         handles.append(module.register_forward_hook(post_hook))
     try:
-        with eval_mode(net), torch.no_grad(), _maybe(counter):
+        with eval_mode(net), torch.set_grad_enabled(backward), _maybe(counter):
             args = feed.on(device, _dtype_of(net))
             if flow is not None:
                 flow.mark(args, frozenset({INPUT}))
             with _maybe(flow):
-                _forward_on(net, device)(*args)
+                output = _forward_on(net, device)(*args)
+            if backward:  # into the parameters' .grad, restored after
+                grads = [(p, p.grad) for p in net.parameters()]
+                torch.autograd.backward([t.sum() for t in _tensors(output) if t.requires_grad])
+                for p, grad in grads:
+                    p.grad = grad
+            trace.flops = total_flops()
     except Exception as error:  # reported with the failing layer by the caller
         trace.error = error
         trace.failed = stack[-1] if stack else None
@@ -160,6 +168,25 @@ def _run_on(
         for handle in handles:
             handle.remove()
     return trace
+
+
+def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding,
+                       _dilation, transposed, _output_padding, _groups, output_mask,
+                       out_shape=None, **kwargs) -> int:
+    """FLOPs of ``aten.convolution_backward``: each gradient asked for (the input's,
+    the weights') costs one forward. PyTorch's own formula (2.14) counts the weights'
+    gradient of a grouped conv ``groups`` times (as if dense).
+
+    Example:
+        >>> conv_backward_flop((1, 8, 4, 4), (1, 8, 4, 4), (8, 1, 3, 3), None, 1, 1,
+        ...                    1, False, 0, 8, [False, True, False])  # 2*8*4*4*1*9
+        2304
+    """
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    return forward * (bool(output_mask[0]) + bool(output_mask[1]))
+
+
+FORMULAS = {torch.ops.aten.convolution_backward: conv_backward_flop}  # over PyTorch's
 
 
 def _maybe(mode: AbstractContextManager | None) -> AbstractContextManager:
@@ -224,8 +251,8 @@ def _tensors(obj: object) -> Iterator[torch.Tensor]:
 
 def _moved(obj: object, device: torch.device) -> object:
     if isinstance(obj, torch.Tensor):
-        if device.type == "meta":
-            return torch.empty_like(obj, device=device)
+        if device.type == "meta":  # a parameter's copy needs a gradient as it did
+            return torch.empty_like(obj, device=device).requires_grad_(obj.requires_grad)
         return obj.to(device)
     if isinstance(obj, (tuple, list)):
         return type(obj)(_moved(item, device) for item in obj)
