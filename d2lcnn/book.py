@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from .data import get_fashion_mnist_labels, load_data_fashion_mnist
 from .history import History
+from .models import resnet
 from .plot import Animator, show_images
 from .recipe import xavier_init
 from .train import train_ch6
@@ -95,9 +96,10 @@ _RESIDUAL = {True: inspect.signature(  # d2l 0.17's arguments, and d2l 1.0's
     False: inspect.signature(lambda num_channels, use_1x1conv=False, strides=1: None)}
 
 
-class Residual(nn.Module):
+class Residual(resnet.Residual):
     """ResNet's block: ``Residual(input_channels, num_channels, use_1x1conv=False, strides=1)``
-    (d2l 0.17) or ``Residual(num_channels, use_1x1conv=False, strides=1)`` (d2l 1.0, lazy).
+    (d2l 0.17: the chapter's own class) or ``Residual(num_channels, use_1x1conv=False,
+    strides=1)`` (d2l 1.0: the same block, lazy in its input channels).
 
     Example:
         >>> [Residual(*c, True, 2)(torch.rand(4, 3, 6, 6)).shape[1:] for c in [(3, 6), (6,)]]
@@ -105,27 +107,17 @@ class Residual(nn.Module):
     """
 
     def __init__(self, *args, **kwargs):
-        super().__init__()
         # 0.17 passes two channel counts first; 1.0 one, then the bool or keywords
         old = "input_channels" in kwargs or len(args) >= 2 and not isinstance(args[1], bool)
         bound = _RESIDUAL[old].bind(*args, **kwargs)  # TypeError naming what is missing or extra
         bound.apply_defaults()
         a = bound.arguments
-        c_in, c_out, strides = a.get("input_channels"), a["num_channels"], a["strides"]
-
-        def conv(kernel, stride=1, c=c_out):  # lazy when the input channels are not given
-            if c_in is None:
-                return nn.LazyConv2d(c_out, kernel, padding=kernel // 2, stride=stride)
-            return nn.Conv2d(c, c_out, kernel, padding=kernel // 2, stride=stride)
-
-        self.conv1, self.conv2 = conv(3, strides, c_in), conv(3)
-        self.conv3 = conv(1, strides, c_in) if a["use_1x1conv"] else None
-        self.bn1, self.bn2 = (nn.LazyBatchNorm2d() if c_in is None else nn.BatchNorm2d(c_out)
-                              for _ in range(2))
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        Y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(X)))))
-        return F.relu(Y + (X if self.conv3 is None else self.conv3(X)))
+        c_out, strides = a["num_channels"], a["strides"]
+        super().__init__(a.get("input_channels", c_out), c_out, a["use_1x1conv"], strides)
+        if not old:  # d2l 1.0's layers take their input channels from the first batch
+            self.conv1 = nn.LazyConv2d(c_out, 3, padding=1, stride=strides)
+            self.conv3 = nn.LazyConv2d(c_out, 1, stride=strides) if a["use_1x1conv"] else None
+            self.bn1, self.bn2 = nn.LazyBatchNorm2d(), nn.LazyBatchNorm2d()
 
 
 class ResNeXtBlock(nn.Module):
