@@ -292,8 +292,8 @@ def check_device(device) -> torch.device:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device {device!r} is not a torch device ({err}); pass "
-                         "d2l.try_gpu(), 'cpu' or 'cuda:0'") from err
+        raise ValueError(f"device {device!r} is not a torch device (such as cpu, cuda, "
+                         "cuda:1, mps); pass d2l.try_gpu(), 'cpu' or 'cuda:0'") from err
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device.type == "cuda" and count == 0:
         raise ValueError(f"device {device} asked for, but torch sees no CUDA GPU "
