@@ -84,7 +84,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
               history: History | None = None, precision: str = "fp32",
               channels_last: bool | str = "auto", grad_clip: float | None = None,
               progress: bool = False, verbose: bool = True, training_step=None,
-              evaluate=None) -> History:
+              evaluate=None, devices=None) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
     As in d2l: Xavier-uniform re-initialisation, plain SGD at ``lr``, cross-entropy, a
@@ -107,6 +107,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             ``loss(net(X), y)`` (d2l 1.0's ``Trainer`` uses it).
         evaluate: ``evaluate(net, test_iter) -> accuracy`` in place of
             ``evaluate_accuracy_gpu``.
+        devices: more than one (``d2l.try_all_gpus()``): DDP on one process each, the net
+            given by registry name or as ``"module:function"`` (``d2lcnn.distributed``).
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
@@ -115,6 +117,11 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         >>> history.status, len(history)
         ('completed', 2)
     """
+    if devices is not None and len(devices) > 1:  # one process per device: DDP
+        from .distributed import train_from_ch6
+        return train_from_ch6(net, train_iter, test_iter, num_epochs, lr, devices,
+                              recipe=recipe, stop=stop, history=history, verbose=verbose,
+                              animator=animator, precision=precision)
     # --- setup: everything that can be checked is checked before the first batch
     num_epochs = positive_int("num_epochs", num_epochs)
     lr = positive_number("lr", lr) if optimizer is None else lr
