@@ -179,8 +179,8 @@ def _replay(path: str, done: int, history: History) -> int:
     with contextlib.suppress(FileNotFoundError), open(path) as lines:
         for number, line in enumerate(lines):
             if number >= done and line.endswith("\n"):
-                method, args = json.loads(line)
-                getattr(history, method)(*args)
+                method, args, *kwargs = json.loads(line)
+                getattr(history, method)(*args, **(kwargs[0] if kwargs else {}))
                 done = number + 1
     return done
 
@@ -243,7 +243,9 @@ def main(spec_path: str) -> None:
         if rank == 0:  # on another machine (torchrun --nnodes) its folder may not exist
             Path(spec["curve"]).parent.mkdir(parents=True, exist_ok=True)
         curve = open(spec["curve"], "a") if rank == 0 else None  # noqa: SIM115
-        if curve:
+        if curve:  # where the data came from, for the caller's record (save_result)
+            _write_line(curve, ["start", [], {"data_source": train.source,
+                                              "data_split": train.data_split}])
             history.subscribe(lambda event, h: _write(curve, event, h))
         train_ch6(ddp, train_iter, test_iter, spec["num_epochs"], spec["lr"], device,
                   init=None, recipe=recipe, animator=False, verbose=rank == 0,
@@ -263,6 +265,10 @@ def _write(curve, event: str, h: History) -> None:
             ["add_epoch", [getattr(h, k)[-1] for k in ("train_loss", "train_acc", "test_acc",
              "examples_per_sec", "examples_per_sec_e2e", "wall_time")]]
             if event == "epoch" else ["end", [h.status, h.message]])
+    _write_line(curve, line)
+
+
+def _write_line(curve, line: list) -> None:
     curve.write(json.dumps(line) + "\n")
     curve.flush()
 

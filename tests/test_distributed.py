@@ -43,6 +43,7 @@ def test_two_processes_match_one(tmp_path):
     history = train_ddp("ddp_nets:tiny", nproc=2, checkpoint=tmp_path / "two.pt", **RUN)
     assert history.status == "completed", history.message
     assert len(history) == 1 and history.points["train loss"][0]  # rank 0's points came
+    assert history.settings["data_source"] == "mini"  # so save_result refuses to record it
     two = torch.load(tmp_path / "two.pt", weights_only=False)["model"]
 
     torch.manual_seed(0)  # the same run in this process: one rank of one, plain train_ch6
