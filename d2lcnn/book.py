@@ -379,7 +379,8 @@ class FashionMNIST(DataModule):
         b = self._train if train else self._val
         if b.batch_size != self.batch_size:  # a learner changed data.batch_size
             b = type(b)(b.images, b.labels, self.batch_size, resize=b.resize,
-                        shuffle=b.shuffle, source=b.source, split=b.split)
+                        shuffle=b.shuffle, source=b.source, split=b.split,
+                        data_split=b.data_split, _generator=b._generator)
         return b
 
     def visualize(self, batch, nrows: int = 1, ncols: int = 8, labels=()) -> None:

@@ -229,6 +229,9 @@ def _data_root(root) -> tuple[Path, str]:
     if root is None and value is not None and not value.strip():
         raise ValueError(f"$D2LCNN_DATA is set but blank ({value!r}); set it to a data "
                          "folder, or unset it for ~/.cache/d2lcnn")
+    if root is not None and not str(root).strip():
+        raise ValueError(f"root={str(root)!r} is blank; pass a data folder, or leave root out "
+                         "for $D2LCNN_DATA or ~/.cache/d2lcnn")
     path, why = ((root, "root=") if root is not None else (value, "$D2LCNN_DATA")
                  if value is not None else ("~/.cache/d2lcnn", "default"))
     path = Path(path).expanduser()

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .history import History
+from .train import _renderers
 
 __all__ = ["RankShard", "train_ddp"]
 
@@ -109,18 +110,22 @@ def train_ddp(net, *, nproc: int = 2, num_epochs: int = 10, lr: float = 0.1,
     (folder / "spec.json").write_text(json.dumps(spec))
     history = history if history is not None else History(device=f"{nproc} x {device}")
     history.start(nproc=nproc, run_folder=str(folder), **spec)
-    if animator is None:
-        from .plot import Animator
-        Animator(xlabel="epoch", xlim=[0, num_epochs], legend=list(history.points)).follow(history)
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                *torchrun_args, "-m", "d2lcnn.distributed", str(folder / "spec.json")]
-    with open(folder / "log.txt", "w+b") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # Ctrl-C reaches it through us
-        status = _follow(process, log, spec["curve"], history, stop, verbose)
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-    shutil.rmtree(folder, ignore_errors=True)
+    try:  # the caller's plot (d2l's, or an add(x, ys) object) follows rank 0's events
+        with _renderers(history, animator, False, 1), open(folder / "log.txt", "w+b") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # Ctrl-C reaches it through us
+            status = _follow(process, log, spec["curve"], history, stop, verbose)
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+    except BaseException as error:  # e.g. torchrun could not start: nothing left behind
+        if history.status == "running":
+            history.end("failed", f"{type(error).__name__}: {error}")
+        error.history = history
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if status is not None:
         history.end(status, f"{status}: every rank ended; {len(history)} finished epochs kept")
     elif process.returncode != 0:
@@ -167,6 +172,10 @@ def train_from_ch6(net, train_iter, test_iter, num_epochs, lr, devices, **option
     if not all(hasattr(it, "images") for it in (train_iter, test_iter)):
         raise TypeError("train_ch6(devices=[...]) reloads the data in each process: pass "
                         "the iterators of d2l.load_data_fashion_mnist")
+    if test_iter.split != "test":  # the ranks would evaluate on the test set instead
+        raise ValueError(f"train_ch6(devices=[...]) evaluates on the test set, but got the "
+                         f"{test_iter.split!r} split; tune on one device (devices=None), "
+                         "then train the chosen settings on several")
     return train_ddp(net, nproc=len(devices), num_epochs=num_epochs, lr=lr,
                      batch_size=train_iter.batch_size, source=train_iter.source,
                      resize=train_iter.resize[0] if train_iter.resize else None,

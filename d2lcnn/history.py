@@ -7,8 +7,9 @@ history)``, ``event`` being ``"point"`` (a curve point), ``"epoch"`` or ``"end"`
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .utils import atomic_write
@@ -130,8 +131,9 @@ class History:
                 f"test acc {self.test_acc[-1]:.3f}")
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        del data["_listeners"]
+        # not asdict(self): it would deep-copy the listeners (an Animator and its figure)
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                if f.name != "_listeners"}
         data["points"] = {name: [list(xs), list(ys)] for name, (xs, ys) in self.points.items()}
         return data
 

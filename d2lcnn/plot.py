@@ -76,7 +76,7 @@ class Animator:
         self.display = display is not False  # False only records
         self.notebook = in_notebook()
         self.X = self.Y = self.history = self.fig = None
-        self._handle = self._row_x = self._header = None
+        self._handle = self._row_x = self._header = self._printed_x = None
         self._last_draw, self._pending = -math.inf, False
 
     @property
@@ -171,7 +171,7 @@ class Animator:
         # (x - 1, x], once every series has one there or x moves on
         if self._row_x is not None and x != self._row_x:
             self._print_row(self._row_x)
-        if float(x) == int(x):
+        if float(x) == int(x) and x != self._printed_x:  # a row once (a late series: next row)
             self._row_x = x
             if all(self._value_at(ys, xs, x) is not None for _, xs, ys in self.series()):
                 self._print_row(x)
@@ -198,7 +198,7 @@ class Animator:
         return next((b for a, b in zip(reversed(xs), reversed(ys)) if x - 1 < a <= x), None)
 
     def _print_row(self, x) -> None:
-        self._row_x = None
+        self._row_x, self._printed_x = None, x
         series = self.series()
         names = [self.xlabel or "x", *(s[0] for s in series)]
         if self._header != names:  # first row, or a series appeared: say what columns are

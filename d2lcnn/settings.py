@@ -120,9 +120,9 @@ def register_model(name: str | None = None, *, settings: dict | None = None, rep
     def wrap(builder):
         key = name or builder.__name__.lower()
         old = _MODELS.get(key, (builder,))[0]
-        if not replace and not _same_code(old, builder):
-            raise ValueError(f"model name {key!r} is taken by {old.__module__}."
-                             f"{old.__qualname__}; choose another name, or pass "
+        if not replace and old is not builder and not _same_code(old, builder):
+            raise ValueError(f"model name {key!r} is taken by {getattr(old, '__module__', '')}."
+                             f"{getattr(old, '__qualname__', old)}; choose another name, or pass "
                              f"register_model({key!r}, replace=True) to replace it")
         _MODELS[key] = (builder, settings)
         return builder
@@ -133,8 +133,8 @@ def register_model(name: str | None = None, *, settings: dict | None = None, rep
 def _same_code(a, b) -> bool:
     """Whether ``a`` and ``b`` are one builder: a cell run again compiles to the same code."""
     ca, cb = getattr(a, "__code__", None), getattr(b, "__code__", None)
-    if ca is None or cb is None:  # classes
-        return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+    if ca is None or cb is None:  # classes, functools.partial, callable objects
+        return all(getattr(a, k, a) == getattr(b, k, b) for k in ("__module__", "__qualname__"))
     return (ca.co_code, ca.co_consts, ca.co_names) == (cb.co_code, cb.co_consts, cb.co_names)
 
 

@@ -17,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from .history import SERIES, History
+from .history import SERIES, STATUSES, History
 from .plot import Animator
 from .recipe import Recipe, autocast, choose_format, xavier_init
 from .utils import (
@@ -37,6 +37,9 @@ class TrainingStopped(Exception):
     """Raised between batches to end a run early; carries the History status."""
 
     def __init__(self, status: str, message: str):
+        if status not in STATUSES[2:]:
+            raise ValueError(f"TrainingStopped's status must be one of {STATUSES[2:]}, got "
+                             f"{status!r}; use 'stopped' for a stop of your own")
         super().__init__(message)
         self.status = status
 
@@ -148,6 +151,10 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                                                  channels_last, loss=loss)
         net.to(memory_format=torch.channels_last if channels_last else torch.preserve_format)
     num_batches, first = len(train_iter), len(history)
+    for xs, ys in history.points.values():  # a stopped epoch's points: redrawn when continued
+        while xs and xs[-1] > first:
+            xs.pop()
+            ys.pop()
     scheduler = None
     if optimizer is None and recipe is not None:
         optimizer, scheduler = recipe.optimizer(net, lr, num_epochs * num_batches)
@@ -279,9 +286,10 @@ DATA_SETTINGS = (("batch_size", "batch_size"), ("resize", "resize"),
 def _failing_before_epoch_1(history: History):
     try:
         yield
-    except Exception as error:  # nothing trained yet: the run failed before epoch 1
+    except BaseException as error:  # nothing trained yet: the run ended before epoch 1
         error.history = history
-        history.end("failed", f"{type(error).__name__}: {error}")
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        history.end(status, f"{type(error).__name__}: {error}")
         raise
 
 
@@ -305,6 +313,7 @@ def _ending(history: History, net: nn.Module, device, precision: str):
         with _deferred_ctrl_c() as ctrl_c:
             run = _Run(ctrl_c)
             yield run
+            run.check_stop(None)  # a Ctrl-C during the last evaluation
         history.end("completed")
     except TrainingStopped as stopped:
         restored = stopped.status == "diverged" and not all(

@@ -99,9 +99,11 @@ def device_name(device) -> str:
         >>> device_name("cpu") == cpu_model()
         True
     """
+    count, _, device = str(device).rpartition(" x ")  # a data-parallel run: "2 x cuda"
     device = torch.device(device)  # a loaded History may name a GPU this machine lacks
     cuda = device.type == "cuda" and torch.cuda.is_available()
-    return torch.cuda.get_device_name(device) if cuda else cpu_model()
+    name = torch.cuda.get_device_name(device) if cuda else cpu_model()
+    return f"{count} x {name}" if count and cuda else name
 
 
 @functools.cache

@@ -281,11 +281,11 @@ class TrainingPanel:
         finally:
             run.history.unsubscribe(listener)
             run.wall_time = time.perf_counter() - start
-            self._set_busy(False)
             try:
                 self._end(run)
             except Exception as error:
                 self._show_error("updating the panel", error)
+            self._set_busy(False)  # last: a new run starts after this one is drawn
 
     def _on_history(self, run: Run, event: str) -> None:
         """A History event, on the worker: the progress line and a throttled redraw."""
@@ -304,7 +304,7 @@ class TrainingPanel:
         if run.animator is None:  # the one renderer of a History, following this run
             run.animator = Animator(xlabel="epoch", xlim=[0, run.settings["num_epochs"]],
                                     legend=list(SERIES), figsize=(4.5, 2.8), display=False)
-            run.animator.follow(run.history)
+            run.animator.history = run.history  # it draws the points: nothing to subscribe
         run.animator.title = f"run #{run.number}: {run.history.status}"
         self._last_draw = time.perf_counter()
         self.plot.value = figure_png(run.animator.draw())

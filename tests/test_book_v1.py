@@ -277,3 +277,14 @@ def test_progress_board_averages_every_n_points_and_draws_on_the_animator(tmp_pa
     assert animator.xlabel == "epoch"
     animator.save(tmp_path / "board.png")
     assert (tmp_path / "board.png").stat().st_size > 0
+
+
+def test_a_new_batch_size_keeps_the_split_and_the_seeded_shuffle(data_root):
+    first_labels = []
+    for _ in range(2):
+        data = mini(batch_size=8, seed=0)
+        data.batch_size = 16  # as a learner may, after building the data module
+        loader = data.train_dataloader()
+        assert loader.batch_size == 16 and "npm rebuild" in loader.data_split
+        first_labels.append(next(iter(loader))[1])
+    assert torch.equal(*first_labels), "the same seed gives the same order"

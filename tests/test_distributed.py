@@ -99,3 +99,17 @@ def test_rank_shards_cover_each_epoch_once():
         list(range(10))
     one = torch.cat([y for _, y in RankShard(batches, 0, 1, seed=3)])
     assert torch.equal(torch.stack(seen, 1).flatten(), one)  # interleaved: the same order
+
+
+def test_a_validation_split_is_not_sent_to_several_devices():
+    train_iter, valid_iter, _ = d2l.load_data_fashion_mnist(64, subset=512, valid=600,
+                                                            source="mini", verbose=False)
+    with pytest.raises(ValueError, match="evaluates on the test set, but got the 'valid'"):
+        d2l.train_ch6("lenet", train_iter, valid_iter, 1, 0.1,
+                      devices=[torch.device("cpu")] * 2)
+
+
+def test_a_data_parallel_run_names_its_devices():
+    from d2lcnn.utils import cpu_model, device_name
+
+    assert device_name("2 x cpu") == cpu_model()  # what save_result records

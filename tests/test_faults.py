@@ -165,6 +165,10 @@ def _panel_lr_inf(tmp_path):
                                                          num_epochs=1, resize=28))
 
 
+def _blank_root(tmp_path):
+    d2l.load_data_fashion_mnist(64, root="   ")
+
+
 def _blank_data_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("D2LCNN_DATA", "   ")
     d2l.load_data_fashion_mnist(64)
@@ -313,6 +317,8 @@ ERRORS = [
                  r".*dict", r"state\[\"history\"\]", id="checkpoint-dict-as-history"),
     pytest.param(_checkpoint_on_a_full_disk, OSError, r"no space left on the disk",
                  r"free some space", id="checkpoint-full-disk-zip-writer"),
+    pytest.param(_blank_root, ValueError, r"root='   ' is blank", r"pass a data folder",
+                 id="blank-root"),
     pytest.param(_blank_data_variable, ValueError, r"\$D2LCNN_DATA is set but blank",
                  r"set it to a data folder", id="blank-data-variable"),
 ]

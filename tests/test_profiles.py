@@ -190,3 +190,15 @@ def test_build_model_builds_the_net_as_its_chapter_trains_it():
     assert build_model("alexnet", "cpu").classifier[0].in_features == at_72  # its resize
     assert build_model("mobilenet_v1", "cpu").features[0][0].out_channels == 32  # alpha 1
     assert sum(p.numel() for p in build_model("lenet", "smoke").parameters()) == 61_706
+
+
+def test_a_partial_or_callable_object_registers(registry):
+    import functools
+
+    def wide(width, num_classes=10):
+        return nn.Linear(width, num_classes)
+
+    register_model("wide8")(functools.partial(wide, 8))
+    assert get_model("wide8").in_features == 8
+    with pytest.raises(ValueError, match="'wide8' is taken"):
+        register_model("wide8")(functools.partial(wide, 16))  # another builder

@@ -336,3 +336,56 @@ def test_a_first_loss_far_above_ln_classes_is_named_before_any_update(capsys):
     history = run(small_net(), batches(2), batches(1), verbose=True)  # d2l's Xavier init
     assert abs(history.settings["first_loss"] - math.log(10)) < 0.5
     assert "check:" not in capsys.readouterr().out
+
+
+def test_a_continued_run_redraws_the_stopped_epoch_instead_of_going_back():
+    import threading
+
+    stop = threading.Event()
+    history = run(small_net(), AtBatch(batches(4), 6, stop.set), batches(1), num_epochs=3,
+                  stop=stop)
+    assert history.status == "stopped" and history.last_x > 1  # half of epoch 2 drawn
+    run(small_net(), batches(4), batches(1), num_epochs=1, init=None, history=history)
+    xs = history.points["train loss"][0]
+    assert xs == sorted(xs) and len(history) == 2
+
+
+def test_ctrl_c_before_the_first_batch_and_during_the_last_evaluation_are_recorded():
+    class SelfInterrupting(nn.Module):  # Ctrl-C during the checks before the first batch
+        def __init__(self):
+            super().__init__()
+            self.net = small_net()
+
+        def forward(self, x):
+            os.kill(os.getpid(), signal.SIGINT)
+            return self.net(x)
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        run(SelfInterrupting(), batches(2), batches(1))
+    assert info.value.history.status == "interrupted"
+
+    def evaluate(net, test_iter):  # Ctrl-C while the last epoch is evaluated
+        os.kill(os.getpid(), signal.SIGINT)
+        return 0.5
+
+    history = run(small_net(), batches(2), batches(1), evaluate=evaluate)
+    assert history.status == "interrupted" and len(history) == 1
+
+
+def test_a_stop_of_ones_own_must_use_a_known_status():
+    with pytest.raises(ValueError, match="status must be one of.*use 'stopped'"):
+        d2l.train.TrainingStopped("early_stopped", "patience ran out")
+
+
+def test_saving_a_history_leaves_its_listeners_alone(tmp_path):
+    import threading
+
+    class Listener:  # holds what cannot be copied, as an Animator's figure may
+        lock = threading.Lock()
+
+        def __call__(self, event, history):
+            pass
+
+    history = run(small_net(), batches(2), batches(1))
+    history.subscribe(Listener())
+    assert History.load(history.save(tmp_path / "h.json")).test_acc == history.test_acc
