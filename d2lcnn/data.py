@@ -3,7 +3,6 @@ device by two matmuls (no PIL, no workers). Sources and rules for your files: do
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import gzip
@@ -13,7 +12,6 @@ import math
 import numbers
 import operator
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .utils import (
-    ArgumentError,
-    atomic_write,
-    available_memory,
-    best_device,
-    check_device,
-    keep_freed_memory,
-    positive_int,
-)
+from . import utils
 
 __all__ = ["TEXT_LABELS", "FashionMNISTBatches", "MiniDataWarning", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "resize_matrix"]
@@ -117,19 +107,13 @@ class FashionMNISTBatches:
                              f"{images.dtype} {tuple(images.shape)}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.batch_size = positive_int("batch_size", batch_size)
+        self.batch_size = utils.positive_int("batch_size", batch_size)
         self.resize = _resize_pair(resize)
         self.shuffle, self.source, self.split = shuffle, source, split
         self.data_split = data_split  # how the data set's train/test were chosen
-        self.device = check_device(device) if device is not None else images.device
-        height, width = self.resize or images.shape[-2:]
-        need, free = 4 * min(self.batch_size, len(images)) * height * width, available_memory(
-            self.device)
-        if need > free:  # refused here, not in the allocator after the first batch
-            raise ValueError(f"a batch of {self.batch_size} images at {height}x{width} takes "
-                             f"{need / 1e9:.1f} GB as float32, more than the "
-                             f"{free / 1e9:.1f} GB available on {self.device}; use a "
-                             "smaller batch_size or resize")
+        self.device = utils.check_device(device) if device is not None else images.device
+        height, width = self.resize or images.shape[-2:]  # refused here, not by the allocator
+        utils.check_batch_fits(min(self.batch_size, len(images)), height, width, self.device)
         self.images = images.to(self.device)  # moved once; batches are cut there
         self.labels = labels.to(self.device, torch.int64)
         if _generator is None and seed is not None:
@@ -306,11 +290,11 @@ def _read_folder(folder: Path, report) -> tuple[dict, str]:
     for name, data in unpacked.items():  # a verified set: unpacked once, read faster
         with contextlib.suppress(OSError):  # a read-only root: the .gz is read each time
             if not (folder / name).exists():
-                atomic_write(folder / name, data)
+                utils.atomic_write(folder / name, data)
             elif (folder / name).read_bytes() != data:  # never overwrite an edited copy;
                 continue  # one that holds these bytes (d2lcnn 0.2's) is indexed below
             index[name] = {"sha256": hashlib.sha256(data).hexdigest(), "how": min(hows)}
-            atomic_write(folder / UNPACKED, json.dumps(index).encode())
+            utils.atomic_write(folder / UNPACKED, json.dumps(index).encode())
     return parts, OFFICIAL if hows == {"official"} else manifest.get("split", "d2lcnn's")
 
 
@@ -331,57 +315,6 @@ def _read_local(root: Path, report) -> tuple[dict, str]:
     raise FileNotFoundError("; ".join(reasons))
 
 
-def _download(root: Path, report) -> tuple[dict, str]:
-    """torchvision's download (its mirrors and md5s), moved in only once complete."""
-    from torchvision.datasets import FashionMNIST
-    target = raw_dir(root)
-    if any((target / f"{name}{ext}").exists() for name in FILES.values()
-           for ext in ("", ".gz")):  # never overwrite a file d2lcnn did not create
-        target = raw_dir(root, "download")
-        report(f"{raw_dir(root)} holds files of those names (left as they are); the "
-               f"download goes to {target}")
-    try:
-        with tempfile.TemporaryDirectory(dir=root, prefix=".d2lcnn-download-") as tmp:
-            FashionMNIST(tmp, download=True)
-            target.mkdir(parents=True, exist_ok=True)
-            for path in Path(tmp, "FashionMNIST", "raw").glob("*.gz"):
-                os.replace(path, target / path.name)  # verified and complete
-    except Exception as err:  # whatever torchvision's download raises: try the next
-        raise ConnectionError(" ".join(str(err).split()) or repr(err)) from err
-    return _read_folder(target, report)
-
-
-def _read_kaggle(root: Path, report) -> tuple[dict, str]:
-    """The CSV pair of a Kaggle input folder (read in place: ~1.5 s for the full set)."""
-    train_csv = min(KAGGLE_INPUT.glob("**/fashion-mnist_train.csv"), default=None)
-    if train_csv is None:
-        raise FileNotFoundError(f"no {KAGGLE_INPUT}/**/fashion-mnist_train.csv")
-    parts = {}
-    for split in ("train", "test"):
-        path = train_csv.with_name(f"fashion-mnist_{split}.csv")
-        with open(path) as f:  # label,pixel1,...,pixel784
-            if f.readline().strip().split(",")[:2] != ["label", "pixel1"]:
-                raise ValueError(f"{path}: header is not 'label,pixel1,...,pixel784'")
-            try:
-                table = np.loadtxt(f, delimiter=",", dtype=np.int32, ndmin=2)
-            except ValueError:  # numpy counts rows its own way: name the file's line
-                f.seek(0)
-                line = next((n for n, row in enumerate(f, 1) if n > 1 and row.strip() and (
-                    len(cells := row.strip().split(",")) != 785
-                    or not all(map(str.isdigit, cells)))), "?")
-                raise ValueError(f"{path} line {line}: not 785 whole numbers (a label and "
-                                 "784 pixels); fix or delete that line, or download the "
-                                 "data set's CSV files again") from None
-        if (table.shape[1] != 785 or table.min(initial=0) < 0 or table.max(initial=0) > 255
-                or table[:, 0].max(initial=0) > 9):
-            raise ValueError(f"{path}: rows must be a label 0..9 and 784 pixels 0..255")
-        parts[f"{split}_images"] = table[:, 1:].astype(np.uint8).reshape(-1, 28, 28)
-        parts[f"{split}_labels"] = table[:, 0].astype(np.uint8)
-    n, m = len(parts["train_labels"]), len(parts["test_labels"])
-    return parts, ("official split (Kaggle CSV)" if (n, m) == (60_000, 10_000) else
-                   f"a subset of the official split (Kaggle CSV: {n:,} + {m:,} rows)")
-
-
 def load_data_fashion_mnist(
         batch_size: int, resize: int | tuple[int, int] | None = None, *,
         root: str | os.PathLike | None = None, subset: int | None = None,
@@ -400,13 +333,13 @@ def load_data_fashion_mnist(
         >>> X.shape, X.dtype, y.dtype
         (torch.Size([256, 1, 28, 28]), torch.float32, torch.int64)
     """
-    batch_size, resize = positive_int("batch_size", batch_size), _resize_pair(resize)
-    subset = None if subset is None else positive_int("subset", subset)
-    test_subset = None if test_subset is None else positive_int("test_subset", test_subset)
+    batch_size, resize = utils.positive_int("batch_size", batch_size), _resize_pair(resize)
+    subset = None if subset is None else utils.positive_int("subset", subset)
+    test_subset = None if test_subset is None else utils.positive_int("test_subset", test_subset)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer | None):
         raise TypeError(f"seed must be an int or None, got {seed!r} ({type(seed).__name__})")
     if isinstance(valid, bool) or not isinstance(valid, numbers.Integral) or valid < 0:
-        raise ArgumentError(f"valid is how many training images to hold out, got {valid!r}; "
+        raise utils.ArgumentError(f"valid is how many training images to hold out, got {valid!r}; "
                             "pass a whole number such as valid=5000 (0: none)")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
@@ -415,7 +348,9 @@ def load_data_fashion_mnist(
     if source != "mini":
         path, why = _data_root(root)
         where = f"root {path} ({why})"
-        steps = {"local": _read_local, "download": _download, "kaggle": _read_kaggle}
+        from .fetch import download, read_kaggle  # beyond the data root: loaded when asked
+
+        steps = {"local": _read_local, "download": download, "kaggle": read_kaggle}
         for used in steps if source == "auto" else [source]:
             try:
                 parts, split = steps[used](path, report)
@@ -435,8 +370,8 @@ def load_data_fashion_mnist(
             used, where = "mini", "bundled"
     if used == "mini":
         parts, split = dict(np.load(MINI_PATH)), MINI_SPLIT
-    if torch.device(device or "cpu").type == "cpu" and best_device().type == "cpu":
-        keep_freed_memory()  # batches then reuse freed memory
+    if torch.device(device or "cpu").type == "cpu" and utils.best_device().type == "cpu":
+        utils.keep_freed_memory()  # batches then reuse freed memory
     of, held_out = f"source {used!r}", {}
     if valid:  # held out first (its own seed), so subset= draws from the rest
         if valid >= (total := len(parts["train_labels"])):
@@ -459,21 +394,7 @@ def load_data_fashion_mnist(
                  for name, arrays in {"train": train, **held_out, "test": test}.items())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m d2lcnn.data download [--root DIR]``: fetch the full set once."""
-    parser = argparse.ArgumentParser("python -m d2lcnn.data", description="Fetch the full set.")
-    parser.add_argument("command", choices=["download"])
-    parser.add_argument("--root", help="data folder (default: $D2LCNN_DATA or ~/.cache/d2lcnn)")
-    args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MiniDataWarning)  # the error below says it
-            if load_data_fashion_mnist(1, root=args.root)[0].source == "mini":
-                parser.error("no source of the full set worked (see the line above)")
-    except (OSError, ValueError) as err:
-        parser.error(str(err))
-    return 0
+if __name__ == "__main__":  # python -m d2lcnn.data download [--root DIR]
+    from .fetch import main
 
-
-if __name__ == "__main__":
     raise SystemExit(main())

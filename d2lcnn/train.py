@@ -17,6 +17,7 @@ import time
 import torch
 from torch import nn
 
+from .checks import check_arguments, check_first_batches, check_first_loss
 from .history import SERIES, STATUSES, History
 from .plot import Animator
 from .recipe import Recipe, autocast, choose_format, xavier_init
@@ -28,6 +29,7 @@ from .utils import (
     keep_freed_memory,
     positive_int,
     positive_number,
+    to_device,
 )
 
 __all__ = ["TrainingStopped", "evaluate_accuracy_gpu", "train_ch6"]
@@ -42,13 +44,6 @@ class TrainingStopped(Exception):
                              f"{status!r}; use 'stopped' for a stop of your own")
         super().__init__(message)
         self.status = status
-
-
-def _to_device(X, device, channels_last: bool = False):
-    if isinstance(X, list | tuple):  # several inputs, as in d2l's BERT chapters
-        return [x.to(device) for x in X]
-    X = X.to(device, non_blocking=True)
-    return X.contiguous(memory_format=torch.channels_last) if channels_last and X.dim() == 4 else X
 
 
 def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
@@ -73,7 +68,7 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None, *,
             where = torch.device(device) if device is not None else y.device
             y = y.to(where, non_blocking=True)
             with autocast(where, precision):
-                correct += correct_count(net(_to_device(X, where, channels_last)), y)
+                correct += correct_count(net(to_device(X, where, channels_last)), y)
             count += y.numel()
     if count == 0:
         raise ValueError("evaluate_accuracy_gpu got an empty data iterator; check its data "
@@ -90,35 +85,17 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
               evaluate=None, devices=None) -> History:
     """Train ``net`` with a GPU if there is one (d2l's ``train_ch6``); return a History.
 
-    As in d2l: Xavier-uniform re-initialisation, plain SGD at ``lr``, cross-entropy, a
-    live plot of train loss, train and test accuracy, d2l's two closing lines.
-
-    Args:
-        init: ``"xavier"`` (d2l), a function applied to every module, or ``None`` to keep
-            the weights (to continue a run, pass its ``history=`` too).
-        optimizer, loss, recipe: replace plain SGD / cross-entropy; a ``Recipe`` (or its
-            fields as a dict) sets momentum, weight decay, schedule, smoothing and init.
-        animator: ``None`` for d2l's plot, ``False`` for none, or an ``add(x, ys)`` object.
-        stop: a ``threading.Event`` or callable; when set, the run ends at the next batch.
-        history: a History to append to (renderers may have subscribed to it).
-        precision: ``"fp32"`` (d2l), ``"bf16"`` autocast, or ``"auto"``: the faster of
-            the two where bf16 is native, timed on the first batch.
-        channels_last: NHWC images and weights; ``"auto"``: whichever is faster here.
-        grad_clip: clip the gradients' total norm to this value.
-        progress: a tqdm progress bar over the batches.
-        training_step: ``training_step(X, y) -> (loss, y_hat or None)`` in place of
-            ``loss(net(X), y)`` (d2l 1.0's ``Trainer`` uses it).
-        evaluate: ``evaluate(net, test_iter) -> accuracy`` in place of
-            ``evaluate_accuracy_gpu``.
-        devices: more than one (``d2l.try_all_gpus()``): DDP on one process each, the net
-            given by registry name or as ``"module:function"`` (``d2lcnn.distributed``).
+    As in d2l (Xavier init, plain SGD, a live plot, two closing lines), plus keyword-only
+    ``init`` (None keeps the weights), ``optimizer``, ``loss``, ``recipe``, ``animator``,
+    ``stop`` (an Event or function), ``history`` (continue a run), ``precision``,
+    ``channels_last``, ``grad_clip``, ``progress``, the hooks ``training_step(X, y) ->
+    (loss, y_hat)`` and ``evaluate(net, test_iter)``, and ``devices`` (several: DDP).
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
         >>> data = [(torch.rand(8, 1, 2, 2), torch.randint(0, 10, (8,)))]
-        >>> history = train_ch6(net, data, data, 2, 0.1, animator=False, verbose=False)
-        >>> history.status, len(history)
-        ('completed', 2)
+        >>> train_ch6(net, data, data, 2, 0.1, animator=False, verbose=False).status
+        'completed'
     """
     if devices is not None and len(devices) > 1:  # one process per device: DDP
         from .distributed import train_from_ch6
@@ -126,6 +103,77 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                               recipe=recipe, stop=stop, history=history, verbose=verbose,
                               animator=animator, precision=precision)
     # --- setup: everything that can be checked is checked before the first batch
+    (train_iter, test_iter, device, history, optimizer, scheduler, training_step, evaluate,
+     precision, channels_last, grad_clip, first) = _setup(
+        net, train_iter, test_iter, num_epochs, lr, device, init, optimizer, loss, recipe,
+        history, precision, channels_last, grad_clip, stop, verbose, training_step, evaluate)
+    num_batches, speed = len(train_iter), Accumulator("examples", "seconds")
+    plot_every = max(1, num_batches // 5)  # ~5 points per epoch; d2l divides by zero < 5
+
+    # --- the loop; _ending turns Stop, Ctrl-C, divergence and out of memory into a status
+    with _renderers(history, animator, progress, num_batches), \
+            _ending(history, net, device, precision) as run:
+        for epoch in range(first, first + num_epochs):
+            run.saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+            seen, start = 0, time.perf_counter()
+            net.train()
+            for i, (X, y) in enumerate(train_iter):
+                run.check_stop(stop)  # between batches only
+                X, y = to_device(X, device, channels_last), y.to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                with autocast(device, precision):
+                    batch_loss, y_hat = training_step(X, y)
+                if epoch == i == 0:  # the loss at init, before any update
+                    check_first_loss(history, batch_loss, y_hat, lr, verbose)
+                if device.type == "cpu":  # a finite check syncs: free on the CPU only
+                    _check_finite(float(batch_loss.detach()), f"at epoch {epoch + 1}, "
+                                  f"batch {i + 1}")  # before the update
+                batch_loss.backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                with torch.no_grad():  # accumulate on the device: no synchronisation
+                    loss_sum += batch_loss.detach().float() * len(y)
+                    correct += correct_count(y_hat, y) if y_hat is not None else 0
+                seen += len(y)
+                if (i + 1) % plot_every == 0 or i == num_batches - 1:
+                    train_l = float(loss_sum) / seen  # the one synchronisation per point
+                    _check_finite(train_l, f"by epoch {epoch + 1}, batch {i + 1}")
+                    train_acc = float(correct) / seen if y_hat is not None else math.nan
+                    history.add_point(epoch + (i + 1) / num_batches,
+                                      {"train loss": train_l, "train acc": train_acc})
+            train_time = time.perf_counter() - start
+            test_acc = evaluate(net, test_iter) if test_iter is not None else math.nan
+            wall = time.perf_counter() - start
+            history.add_epoch(train_l, train_acc, test_acc, seen / train_time, seen / wall,
+                              wall)
+            speed.add(seen, train_time)
+
+    if verbose:  # d2l's closing lines
+        _print_closing(history, speed, device)
+    return history
+
+
+def _check_finite(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise TrainingStopped("diverged", f"the loss became {loss:.4g} {where}")
+
+
+def _print_closing(history: History, speed: Accumulator, device) -> None:
+    if history.message:
+        print(history.message)
+    if len(history):
+        print(history.summary())
+        print(f"{speed['examples'] / max(speed['seconds'], 1e-9):.1f} examples/sec on {device}")
+
+
+def _setup(net, train_iter, test_iter, num_epochs, lr, device, init, optimizer, loss,
+           recipe, history, precision, channels_last, grad_clip, stop, verbose,
+           training_step, evaluate):
+    """``train_ch6``'s checks and preparations, in order; what the loop needs."""
     num_epochs = positive_int("num_epochs", num_epochs)
     lr = positive_number("lr", lr) if optimizer is None else lr
     grad_clip = positive_number("grad_clip", grad_clip, "1.0") if grad_clip else None
@@ -135,7 +183,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         print("training on", device)  # d2l's first line
     if device.type == "cpu":
         keep_freed_memory()  # activations reuse freed memory instead of page-faulting
-    _check_arguments(net, train_iter, optimizer, stop, history)
+    check_arguments(net, train_iter, optimizer, stop, history)
     history = history if history is not None else History(device=str(device))
     loss = loss or (recipe.loss() if recipe else nn.CrossEntropyLoss())
     init = recipe.init_function() if recipe and init == "xavier" else init
@@ -150,14 +198,14 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         precision, channels_last = choose_format(net, X, y, device, precision,
                                                  channels_last, loss=loss)
         net.to(memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    num_batches, first = len(train_iter), len(history)
+    first = len(history)
     for xs, ys in history.points.values():  # a stopped epoch's points: redrawn when continued
         while xs and xs[-1] > first:
             xs.pop()
             ys.pop()
     scheduler = None
     if optimizer is None and recipe is not None:
-        optimizer, scheduler = recipe.optimizer(net, lr, num_epochs * num_batches)
+        optimizer, scheduler = recipe.optimizer(net, lr, num_epochs * len(train_iter))
     elif optimizer is None:
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)  # d2l's
     if training_step is None:
@@ -172,109 +220,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                   recipe=recipe.to_dict() if recipe else None, precision=precision,
                   channels_last=channels_last, grad_clip=grad_clip,
                   **{key: getattr(train_iter, attr, None) for key, attr in DATA_SETTINGS})
-    plot_every = max(1, num_batches // 5)  # ~5 points per epoch; d2l divides by zero < 5
-    check_each_batch = device.type == "cpu"  # a finite check syncs: free on the CPU only
-    speed = Accumulator("examples", "seconds")
-
-    # --- the loop; _ending turns Stop, Ctrl-C, divergence and out of memory into a status
-    with _renderers(history, animator, progress, num_batches), \
-            _ending(history, net, device, precision) as run:
-        for epoch in range(first, first + num_epochs):
-            run.saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-            seen, start = 0, time.perf_counter()
-            net.train()
-            for i, (X, y) in enumerate(train_iter):
-                run.check_stop(stop)  # between batches only
-                X, y = _to_device(X, device, channels_last), y.to(device, non_blocking=True)
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(device, precision):
-                    batch_loss, y_hat = training_step(X, y)
-                if epoch == i == 0:  # the loss at init, before any update
-                    _check_first_loss(history, batch_loss, y_hat, lr, verbose)
-                if check_each_batch and not torch.isfinite(batch_loss):  # before the update
-                    bad = float(batch_loss.detach())
-                    raise TrainingStopped("diverged", f"the loss became {bad:.4g} at epoch "
-                                          f"{epoch + 1}, batch {i + 1}")
-                batch_loss.backward()
-                if grad_clip:
-                    nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                with torch.no_grad():  # accumulate on the device: no synchronisation
-                    loss_sum += batch_loss.detach().float() * len(y)
-                    correct += correct_count(y_hat, y) if y_hat is not None else 0
-                seen += len(y)
-                if (i + 1) % plot_every == 0 or i == num_batches - 1:
-                    train_l = float(loss_sum) / seen  # the one synchronisation per point
-                    if not math.isfinite(train_l):
-                        raise TrainingStopped("diverged", f"the loss became {train_l:.4g} "
-                                              f"by epoch {epoch + 1}, batch {i + 1}")
-                    train_acc = float(correct) / seen if y_hat is not None else math.nan
-                    history.add_point(epoch + (i + 1) / num_batches,
-                                      {"train loss": train_l, "train acc": train_acc})
-            train_time = time.perf_counter() - start
-            test_acc = evaluate(net, test_iter) if test_iter is not None else math.nan
-            wall = time.perf_counter() - start
-            history.add_epoch(train_l, train_acc, test_acc, seen / train_time, seen / wall,
-                              wall)
-            speed.add(seen, train_time)
-
-    # --- d2l's closing lines
-    if verbose:
-        if history.message:
-            print(history.message)
-        if len(history):
-            print(history.summary())
-            print(f"{speed['examples'] / max(speed['seconds'], 1e-9):.1f} examples/sec "
-                  f"on {device}")
-    return history
-
-
-def _check_first_loss(history: History, batch_loss, y_hat, lr, verbose: bool) -> None:
-    """A fresh net predicts every class alike, so its first loss is near ln(classes)
-    ("verify the loss at init", Karpathy 2019); far above, say the likely cause."""
-    first = float(batch_loss.detach())
-    history.settings["first_loss"] = first
-    if y_hat is None or y_hat.dim() != 2 or not verbose:
-        return
-    chance = math.log(y_hat.shape[1])
-    if not first <= 2 * chance:  # also NaN
-        print(f"check: the first loss is {first:.3g}, far above ln({y_hat.shape[1]}) = "
-              f"{chance:.2f}, the loss of a net that knows nothing yet (its logits' std is "
-              f"{float(y_hat.detach().float().std()):.3g}): the initial weights are likely "
-              f"too large (try init='xavier' or a fan-in He init); at lr {lr} the run may "
-              "diverge")
-
-
-def _check_arguments(net, train_iter, optimizer, stop, history) -> None:
-    """What no run can train with, refused before anything is touched."""
-    name = type(net).__name__
-    parameters = list(net.parameters())
-    if optimizer is None and not parameters:
-        raise ValueError(f"{name} has no parameters to train; add layers with weights "
-                         "(nn.Conv2d, nn.Linear) to the net")
-    if optimizer is None and not any(p.requires_grad for p in parameters):
-        raise ValueError(f"every parameter of {name} is frozen (requires_grad=False), so "
-                         "nothing would train; unfreeze the layers to train with "
-                         "layer.requires_grad_(True)")
-    if stop is not None and not (hasattr(stop, "is_set") or callable(stop)):
-        raise TypeError(f"stop must be a threading.Event or a function that returns True "
-                        f"to stop, got {stop!r}; pass stop=event with event = "
-                        "threading.Event(), then event.set() to stop")
-    try:
-        len(train_iter)
-    except TypeError:
-        raise TypeError(f"train_iter must have a length (batches per epoch), got a "
-                        f"{type(train_iter).__name__}, which has none; pass a list, a "
-                        "DataLoader or d2l.load_data_fashion_mnist's iterator (wrap a "
-                        "generator in list(...))") from None
-    if history is not None and not isinstance(history, History):
-        hint = ('; load_checkpoint returns a dict: pass state["history"]'
-                if isinstance(history, dict) and "history" in history else "")
-        raise TypeError(f"history must be a d2lcnn History to continue, got a "
-                        f"{type(history).__name__}{hint}")
+    return (train_iter, test_iter, device, history, optimizer, scheduler, training_step,
+            evaluate, precision, channels_last, grad_clip, first)
 
 
 DATA_SETTINGS = (("batch_size", "batch_size"), ("resize", "resize"),
@@ -419,77 +366,3 @@ def _renderers(history: History, animator, progress: bool, num_batches: int):
     finally:
         for listener in listeners:
             history.unsubscribe(listener)
-
-
-# ------------------------------------------------------------------ checks before batch 1
-
-def _first_batch(data_iter, name: str):
-    peek = getattr(data_iter, "peek", None)  # d2lcnn's loaders: no shuffle is drawn
-    try:
-        batch = peek() if peek is not None else next(iter(data_iter))
-    except StopIteration:
-        raise ValueError(f"{name}_iter is empty: it yields no batch; check its data and "
-                         "batch size") from None
-    if not isinstance(batch, tuple | list) or len(batch) != 2:
-        raise TypeError(f"{name}_iter must yield (X, y) pairs, got {type(batch).__name__}")
-    return batch
-
-
-def _forward_two(net: nn.Module, X, device):
-    was_training = net.training
-    net.eval()  # no batch-norm statistics are updated by this check
-    try:
-        with torch.no_grad():
-            return net(_to_device(X[:2], device))  # two examples: enough for the shapes
-    finally:
-        net.train(was_training)
-
-
-def check_first_batches(net: nn.Module, train_iter, test_iter, device) -> tuple:
-    """Run the first training and test batch through ``net`` and check the output.
-
-    Also materialises lazy layers (``nn.LazyLinear``) so they can be initialised.
-    Returns the first training batch ``(X, y)``.
-
-    Example:
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
-        >>> batch = [(torch.zeros(3, 1, 2, 2), torch.tensor([0, 9, 1]))]
-        >>> check_first_batches(net, batch, batch, "cpu")[1]
-        tensor([0, 9, 1])
-    """
-    X, y = _first_batch(train_iter, "train")
-    shape = tuple(X.shape)
-    try:
-        y_hat = _forward_two(net, X, device)
-    except RuntimeError as err:
-        from .summary import check_input_shape  # names the layer and the size that works
-
-        try:
-            check_input_shape(net, shape)
-        except ValueError as diagnosed:
-            raise diagnosed from err
-        except Exception:  # noqa: BLE001 - the inspector could not tell: PyTorch's text
-            pass
-        raise RuntimeError(f"the net failed on the first training batch, of shape {shape}: "
-                           f"{err}") from err
-    if not isinstance(y_hat, torch.Tensor):
-        raise TypeError(f"the net returned {type(y_hat).__name__} for a batch of shape "
-                        f"{shape}; train_ch6 needs a tensor of logits (B, classes)")
-    if y_hat.dim() != 2:
-        raise ValueError(f"the net's output for a batch of shape {shape} has shape "
-                         f"{tuple(y_hat.shape)}; it must be (B, classes): end the net with "
-                         "nn.Flatten() and an nn.Linear(..., 10)")
-    highest = int(y.max()) if y.numel() else 0
-    if y_hat.shape[1] <= highest:
-        raise ValueError(f"the net outputs {y_hat.shape[1]} class score(s) per example, but "
-                         f"the labels go up to {highest}; its last layer needs "
-                         f"{highest + 1} outputs (Fashion-MNIST: nn.Linear(..., 10))")
-    if test_iter is not None:
-        X_test, _ = _first_batch(test_iter, "test")
-        try:
-            _forward_two(net, X_test, device)
-        except RuntimeError as err:
-            raise ValueError(f"the net takes training batches of shape {shape} but failed "
-                             f"on the first test batch, of shape {tuple(X_test.shape)} "
-                             f"({err}); load both iterators with the same resize") from err
-    return X, y

@@ -19,7 +19,8 @@ import torch
 __all__ = ["Accumulator", "ArgumentError", "Timer", "accuracy", "atomic_write",
            "best_device", "correct_count", "cpu_model", "device_name",
            "get_dataloader_workers", "keep_freed_memory", "num_gpus", "positive_int",
-           "positive_number", "try_all_gpus", "try_gpu", "check_device", "available_memory"]
+           "positive_number", "try_all_gpus", "try_gpu", "check_device", "available_memory",
+           "to_device"]
 
 
 def num_gpus() -> int:
@@ -314,6 +315,21 @@ def check_device(device) -> torch.device:
     return device
 
 
+def check_batch_fits(batch_size: int, height: int, width: int, device) -> None:
+    """Refuse a float32 batch larger than the memory ``device`` has available.
+
+    Example:
+        >>> check_batch_fits(64, 50000, 50000, "cpu")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: a batch of 64 images at 50000x50000 takes 640.0 GB as float32, ...
+    """
+    need, free = 4 * batch_size * height * width, available_memory(device)
+    if need > free:
+        raise ValueError(f"a batch of {batch_size} images at {height}x{width} takes "
+                         f"{need / 1e9:.1f} GB as float32, more than the {free / 1e9:.1f} GB "
+                         f"available on {device}; use a smaller batch_size or resize")
+
+
 def available_memory(device) -> int:
     """Bytes that ``device`` can still allocate: free GPU memory, or the host's available
     memory (Linux's MemAvailable; elsewhere its physical memory).
@@ -331,3 +347,17 @@ def available_memory(device) -> int:
                         if line.startswith("MemAvailable:"))
     except (OSError, StopIteration):
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def to_device(X, device, channels_last: bool = False):
+    """A batch's inputs on ``device`` (NHWC when asked); a list of tensors as a list.
+
+    Example:
+        >>> to_device(torch.zeros(2, 1, 4, 4), "cpu", channels_last=True).is_contiguous(
+        ...     memory_format=torch.channels_last)
+        True
+    """
+    if isinstance(X, list | tuple):  # several inputs, as in d2l's BERT chapters
+        return [x.to(device) for x in X]
+    X = X.to(device, non_blocking=True)
+    return X.contiguous(memory_format=torch.channels_last) if channels_last and X.dim() == 4 else X

@@ -32,19 +32,16 @@ DATA_KEYS = ("subset", "test_subset", "source", "root", "seed")  # go to the loa
 TRAIN_KEYS = ("precision", "channels_last", "recipe")  # go to train_ch6
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 STYLE = {"description_width": "90px"}
-COLORS = {"completed": "green", "stopped": "darkorange", "running": "steelblue",
-          "info": "inherit"}  # any other tone (a failure, a refusal) is red
+COLORS = {"completed": "green", "stopped": "darkorange", "running": "steelblue", "info": "inherit"}
 CELL = "padding:1px 8px;text-align:right"
 
 
-def _plain(value):
-    """A numpy scalar as the Python number it holds (``np.int64(2)`` -> ``2``)."""
+def _plain(value):  # a numpy scalar as the Python number it holds (np.int64(2) -> 2)
     numpy = type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0
     return value.item() if numpy else value
 
 
-def _checked_defaults(defaults) -> dict:
-    """The defaults as plain Python values with ``resize`` filled in, or what to fix."""
+def _checked_defaults(defaults) -> dict:  # plain values, resize filled in; or what to fix
     try:  # a dict, or a namespace or Settings (a chapter's hp)
         values = dict(defaults) if hasattr(defaults, "keys") else vars(defaults)
     except TypeError:
@@ -73,7 +70,7 @@ def _number(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _span(text: str, tone: str = "info") -> str:
+def _span(text: str, tone: str = "info") -> str:  # any tone not in COLORS: red
     return f"<span style='color:{COLORS.get(tone, 'firebrick')}'>{html.escape(text)}</span>"
 
 

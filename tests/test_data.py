@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from d2lcnn import data
+from d2lcnn import data, fetch
 
 pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
@@ -289,7 +289,7 @@ def test_bad_valid_is_refused(kwargs, error, message):
 
 def test_download_command_fails_in_one_line_when_nothing_works(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        data.main(["download", "--root", str(tmp_path)])
+        fetch.main(["download", "--root", str(tmp_path)])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "error: no source of the full set worked" in err and "Traceback" not in err
@@ -301,13 +301,13 @@ def test_download_command_fails_in_one_line_when_nothing_works(tmp_path, capsys)
 ])
 def test_download_command_refuses_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
-        data.main(argv)
+        fetch.main(argv)
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_download_command_refuses_a_blank_data_variable(monkeypatch, capsys):
     monkeypatch.setenv("D2LCNN_DATA", "  ")
     with pytest.raises(SystemExit) as info:
-        data.main(["download"])
+        fetch.main(["download"])
     assert info.value.code == 2
     assert "$D2LCNN_DATA is set but blank" in capsys.readouterr().err

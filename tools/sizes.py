@@ -1,6 +1,8 @@
 """Print the size of every module of d2lcnn and any function over a limit.
 
-Usage: python tools/sizes.py [--limit 60]   (generated models/ are listed, not checked)
+Usage: python tools/sizes.py [--limit 79]   (generated models/ are listed, not checked)
+
+The budgets are the before-stop hook's: modules up to 400 lines, functions under 80.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def long_functions(path: Path, limit: int) -> list[tuple[str, int]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument("--limit", type=int, default=79)
     parser.add_argument("--module-limit", type=int, default=400)
     args = parser.parse_args()
     total = over = 0
