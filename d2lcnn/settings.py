@@ -145,7 +145,7 @@ def list_models() -> list[str]:
         >>> list_models()[:3]
         ['alexnet', 'densenet', 'googlenet']
     """
-    from . import models  # noqa: F401  (the chapters' modules register their nets)
+    import d2lcnn.models  # noqa: F401  (the chapters' modules register their nets)
 
     return sorted(_MODELS)
 
