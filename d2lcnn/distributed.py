@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from .history import History
-from .train import _renderers
+from .train import _renderers, stop_requested
 
 __all__ = ["RankShard", "train_ddp"]
 
@@ -158,7 +158,7 @@ def _follow(process, log, curve: str, history: History, stop, verbose: bool) -> 
                 print(text.decode(errors="replace"), end="", flush=True)
             if finished:
                 return None
-            if stop is not None and (stop.is_set() if hasattr(stop, "is_set") else stop()):
+            if stop_requested(stop):
                 return "stopped"
             time.sleep(0.1)
     except KeyboardInterrupt:

@@ -240,6 +240,11 @@ def _failing_before_epoch_1(history: History):
         raise
 
 
+def stop_requested(stop) -> bool:
+    """Whether ``stop`` (None, a ``threading.Event`` or a function) asks to stop now."""
+    return stop is not None and (stop.is_set() if hasattr(stop, "is_set") else bool(stop()))
+
+
 class _Run:
     """What ``_ending`` needs from inside the loop: Ctrl-C's flag, the epoch's weights."""
 
@@ -249,7 +254,7 @@ class _Run:
     def check_stop(self, stop) -> None:
         if self.ctrl_c.is_set():
             raise TrainingStopped("interrupted", "interrupted by Ctrl-C")
-        if stop is not None and (stop.is_set() if hasattr(stop, "is_set") else stop()):
+        if stop_requested(stop):
             raise TrainingStopped("stopped", "stopped on request")
 
 

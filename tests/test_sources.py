@@ -44,9 +44,8 @@ def make_parts(n_train=30, n_test=10, seed=0) -> dict[str, np.ndarray]:
                 test_labels=(np.arange(n_test) % 10).astype(np.uint8))
 
 
-def idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes() + \
-        array.astype(np.uint8).tobytes()
+def idx(array: np.ndarray) -> bytes:  # the IDX bytes the npm tool writes
+    return npm_tool().idx_bytes(array)
 
 
 def write_gz(parts, folder: Path) -> dict[str, bytes]:
