@@ -10,7 +10,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .plot import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
 from .recipe import Recipe
-from .results import load_results, save_result
+from .results import load_results, save_result, seeds_report
 from .settings import (
     Settings,
     build_model,
@@ -68,7 +68,8 @@ __all__ = [
     "list_models", "load_checkpoint", "load_data_fashion_mnist", "load_results", "lr_sweep",
     "mcnemar",
     "mean_interval", "min_input_size", "net_layout", "num_gpus", "plot", "profile_name",
-    "receptive_field", "register_model", "save_checkpoint", "save_result", "set_axes",
+    "receptive_field", "register_model", "save_checkpoint", "save_result", "seeds_report",
+    "set_axes",
     "set_figsize", "settings_for", "show_images", "train_ch6", "try_all_gpus", "try_gpu",
     "use_svg_display",
 ]

@@ -210,7 +210,7 @@ def main(spec_path: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     from .data import load_data_fashion_mnist
-    from .recipe import Recipe, xavier_init
+    from .recipe import Recipe, initialise, xavier_init
     from .settings import build_model
     from .train import evaluate_accuracy_gpu, train_ch6
     from .utils import native_bf16
@@ -235,7 +235,7 @@ def main(spec_path: str) -> None:
         with torch.no_grad():  # materialise lazy layers, then initialise as train_ch6 does
             net.eval()(train_iter.peek()[0][:2])
         recipe = Recipe.of(spec["recipe"])
-        net.apply(recipe.init_function() if recipe else xavier_init)
+        initialise(net, recipe.init_function() if recipe else xavier_init)
         ddp = DistributedDataParallel(net, device_ids=[local] if cuda else None)  # rank 0's
 
         def evaluate(ddp, test_iter):  # each rank its shard; the counts summed

@@ -17,7 +17,7 @@ from .history import History
 from .settings import profile_name
 from .utils import atomic_write, cpu_model, device_name
 
-__all__ = ["load_results", "save_result"]
+__all__ = ["load_results", "save_result", "seeds_report"]
 
 
 def save_result(name: str, history: History, *, directory="results",
@@ -55,7 +55,13 @@ def save_result(name: str, history: History, *, directory="results",
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = atomic_write(directory / f"{name}.json", (json.dumps(record, indent=1) + "\n").encode())
+    path = directory / f"{name}.json"
+    seeds = json.loads(path.read_text()) if path.exists() else {}
+    if isinstance(seeds, dict) and seeds.get("seeds"):  # benchmarks/recipes.py's seeds record
+        seeds["chapter_run"] = record  # kept beside it: one run never replaces several
+        record = seeds
+        print(f"{name}'s {len(seeds['seeds'])}-seed record kept; this run is its chapter_run")
+    path = atomic_write(path, (json.dumps(record, indent=1) + "\n").encode())
     print(f"recorded {name}: test acc {history.test_acc[-1]:.3f} ({record['profile']} "
           f"profile, {history.device}) -> {path}")
     return path
@@ -80,9 +86,57 @@ def load_results(directory="results") -> dict[str, dict]:
             continue
         try:
             record = json.loads(path.read_text())
-            record["history"] = History.from_dict(record["history"])
+            for run in (record, record.get("chapter_run") or {}):
+                if "history" in run:
+                    run["history"] = History.from_dict(run["history"])
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path} is not a readable result record ({error}); delete it "
                              "or run its chapter again to rewrite it") from error
         records[record["name"]] = record
     return records
+
+
+def seeds_report(name: str, directory="results") -> dict | None:
+    """Print a chapter's headline: test accuracy per seed, mean with its 95 % t interval,
+    the minimum, how the settings were chosen, the maps at the last stage, the CPU and the
+    split (``benchmarks/recipes.py --final --record`` writes the record). Returns it.
+
+    Example:
+        >>> import tempfile
+        >>> seeds_report("nin", tempfile.mkdtemp()) is None
+        no seeds record for 'nin' yet: run benchmarks/recipes.py nin ... --final --record
+        True
+    """
+    path = Path(directory) / f"{name}.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if not record.get("seeds"):
+        print(f"no seeds record for {name!r} yet: run benchmarks/recipes.py {name} ... "
+              "--final --record")
+        return None
+    from .stats import mean_interval
+
+    runs = [s for s in record["seeds"] if s.get("test_acc") is not None]
+    for run in runs:
+        print(f"seed {run['seed']}: test acc {run['test_acc']:.3f}, val acc "
+              f"{run['val_acc']:.3f}, {run['train_seconds']:.0f} s of training")
+    tests = [run["test_acc"] for run in runs]
+    mean, half = mean_interval(tests) if len(tests) > 1 else (tests[0], float("inf"))
+    sweep = record.get("sweep") or {}
+    chosen = (f"lr {record['lr']:g} chosen on {record.get('valid_images', 0):,} validation "
+              f"images from {', '.join(f'{lr:g}' for lr in sweep['lrs'])}" if sweep else
+              f"lr {record['lr']:g}")
+    maps = record.get("maps") or {}
+    side = maps.get("global_pool") or maps.get("last_conv") or ["?", "?"]
+    print(f"{name}: test acc {mean:.3f} ± {half:.3f} (95 % t interval over {len(tests)} "
+          f"seeds), min {min(tests):.3f}; {chosen}; {record.get('resolution')} px, "
+          f"last maps {side[0]}x{side[1]}; {record['epochs']} epochs, "
+          f"{record.get('precision')}; {record['cpu_model']} "
+          f"({', '.join(record.get('cpu_flags', []))}); {_split(record.get('data_split'))}")
+    return record
+
+
+def _split(split: str | None) -> str:
+    if not split:
+        return "split not recorded"
+    official = split.startswith("official")
+    return "official split" if official else "npm rebuild, not the official split"

@@ -20,7 +20,7 @@ from torch import nn
 from .checks import check_arguments, check_first_batches, check_first_loss
 from .history import SERIES, STATUSES, History
 from .plot import Animator
-from .recipe import Recipe, autocast, choose_format, xavier_init
+from .recipe import Recipe, autocast, choose_format, initialise, xavier_init
 from .utils import (
     Accumulator,
     best_device,
@@ -194,7 +194,7 @@ def _setup(net, train_iter, test_iter, num_epochs, lr, device, init, optimizer, 
         test_iter = test_iter.to(device) if hasattr(test_iter, "to") else test_iter
         X, y = check_first_batches(net.to(device), train_iter, test_iter, device)
         if init:
-            net.apply(xavier_init if init == "xavier" else init)
+            initialise(net, xavier_init if init == "xavier" else init)
         precision, channels_last = choose_format(net, X, y, device, precision,
                                                  channels_last, loss=loss)
         net.to(memory_format=torch.channels_last if channels_last else torch.preserve_format)

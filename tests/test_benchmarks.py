@@ -76,3 +76,36 @@ def test_both_sides_train_the_same_architecture(case):
         layers[impl] = [repr(m) for m in net.modules()
                         if not list(m.children()) and not isinstance(m, nn.Flatten)]
     assert layers["reference"] == layers["d2lcnn"]
+
+
+def test_the_recipe_runner_records_each_seed_and_the_chapter_keeps_them(tmp_path, capsys):
+    import json
+
+    import d2lcnn as d2l
+
+    recipes = load("recipes")
+    out = tmp_path / "runs" / "lenet_bn.json"
+    argv = ["lenet_bn", "--source", "mini", "--valid", "100", "--subset", "300",
+            "--lrs", "0.1", "0.5", "--sweep-subset", "200", "--epochs", "1",
+            "--seeds", "0", "1", "--final", "--out", str(out), "--init", "kaiming"]
+    assert recipes.main(argv) == 0
+    result = json.loads(out.read_text())[-1]
+    assert [s["seed"] for s in result["seeds"]] == [0, 1]
+    assert all(0 <= s["test_acc"] <= 1 and 0 <= s["val_acc"] <= 1 for s in result["seeds"])
+    assert result["selected_on"] == "validation" and result["lr"] in (0.1, 0.5)
+    assert result["sweep"]["train_images"] == 200 and result["valid_images"] == 100
+    assert result["maps"] == {"last_conv": [8, 8], "global_pool": None}  # LeNet at 28 px
+    record = recipes.chapter_record(result)
+    assert record["test_acc_min"] == min(s["test_acc"] for s in result["seeds"])
+    (tmp_path / "lenet_bn.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert d2l.seeds_report("lenet_bn", tmp_path)["seeds"] == result["seeds"]
+    report = capsys.readouterr().out
+    assert "over 2 seeds" in report and "chosen on 100 validation images" in report
+    history = d2l.History(device="cpu", settings={"data_source": "local"})
+    history.add_epoch(0.5, 0.8, 0.79, 1e3, 9e2, 1.0)
+    d2l.save_result("lenet_bn", history, directory=tmp_path)  # a chapter's one run
+    kept = json.loads((tmp_path / "lenet_bn.json").read_text())
+    assert kept["seeds"] == result["seeds"]  # not replaced by one run
+    assert kept["chapter_run"]["history"]["test_acc"] == [0.79]
+    assert d2l.load_results(tmp_path)["lenet_bn"]["chapter_run"]["history"].test_acc == [0.79]

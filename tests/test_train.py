@@ -389,3 +389,21 @@ def test_saving_a_history_leaves_its_listeners_alone(tmp_path):
     history = run(small_net(), batches(2), batches(1))
     history.subscribe(Listener())
     assert History.load(history.save(tmp_path / "h.json")).test_acc == history.test_acc
+
+
+@pytest.mark.parametrize("name, size, kwargs", [
+    ("vgg11", 32, dict(resolution=32, ratio=16)),  # 6.3 at fan-in alone (64 px, ratio 4)
+    ("alexnet", 72, dict(resolution=72)),  # 5.7
+])
+def test_he_init_starts_the_chapter_nets_near_ln_10(name, size, kwargs):
+    from d2lcnn.recipe import initialise, kaiming_init
+
+    torch.manual_seed(0)
+    X, y = torch.rand(64, 1, size, size), torch.randint(0, 10, (64,))
+    net = initialise(d2l.get_model(name, **kwargs), kaiming_init).train()
+    with torch.no_grad():
+        assert abs(nn.functional.cross_entropy(net(X), y).item() - math.log(10)) < 0.25
+    run(net, [(X, y)], [(X, y)], recipe=d2l.Recipe(init="kaiming"), lr=1e-9)
+    with torch.no_grad():  # train_ch6 does the same with the recipe's init
+        assert abs(nn.functional.cross_entropy(net.eval()(X), y).item()
+                   - math.log(10)) < 0.25

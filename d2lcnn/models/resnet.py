@@ -14,7 +14,8 @@ import d2lcnn as d2l
 from d2lcnn.settings import register_model
 
 __all__ = ["CPU_RECIPE", "ResNetSettings", "SETTINGS", "Residual", "resnet_block",
-           "RESNET18", "ResNet", "resnet18"]
+           "RESNET18", "ResNet", "resnet18", "cifar_resnet", "RESNET20_SETTINGS",
+           "resnet20"]
 
 
 CPU_RECIPE = dict(momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
@@ -160,3 +161,52 @@ def resnet18(num_classes=10, in_channels=1):
         torch.Size([1, 10])
     """
     return ResNet(RESNET18, num_classes=num_classes, in_channels=in_channels)
+
+
+def cifar_resnet(blocks_per_stage=3, widths=(16, 32, 64), num_classes=10,
+                 in_channels=1, block=None):
+    """He et al.'s CIFAR-10 ResNet (6n + 2 layers): 3x3 stem, three stages of
+    ``blocks_per_stage`` blocks (the later stages start with stride 2 and a 1x1
+    projection), global average pooling, a linear layer.
+
+    Defined in notebooks/07_resnet.ipynb (He et al., 2016, section 4.2).
+
+    Example:
+        >>> cifar_resnet(3)(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    block = block or Residual
+    layers = [nn.Conv2d(in_channels, widths[0], kernel_size=3, padding=1),
+              nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    channels = widths[0]
+    for i, width in enumerate(widths):
+        for j in range(blocks_per_stage):
+            down = i > 0 and j == 0  # first block of stages 2, 3: halve the side
+            layers.append(block(channels, width, use_1x1conv=down,
+                                strides=2 if down else 1))
+            channels = width
+    layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+               nn.Linear(channels, num_classes)]
+    return nn.Sequential(*layers)
+
+
+RESNET20_SETTINGS = {  # the paper's small-image net on the images' own 28 x 28
+    "full": d2l.Settings(lr=0.1, num_epochs=20, batch_size=128, recipe=CPU_RECIPE),
+    "cpu": d2l.Settings(lr=0.1, num_epochs=6, batch_size=128, precision="auto",
+                        recipe=CPU_RECIPE),
+    "smoke": d2l.Settings(lr=0.1, num_epochs=1, batch_size=64, subset=256,
+                          test_subset=200, recipe=CPU_RECIPE, source="mini"),
+}
+
+
+@register_model("resnet20", settings=RESNET20_SETTINGS)
+def resnet20(num_classes=10, in_channels=1):
+    """ResNet-20, the paper's CIFAR-10 net (n = 3), for 28 x 28 images.
+
+    Defined in notebooks/07_resnet.ipynb (He et al., 2016, section 4.2, Table 6).
+
+    Example:
+        >>> sum(p.numel() for p in resnet20().parameters())
+        272778
+    """
+    return cifar_resnet(3, (16, 32, 64), num_classes, in_channels)
