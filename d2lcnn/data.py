@@ -111,6 +111,7 @@ class FashionMNISTBatches:
         self.resize = _resize_pair(resize)
         self.shuffle, self.source, self.split = shuffle, source, split
         self.data_split = data_split  # how the data set's train/test were chosen
+        self.seed = seed  # of the batch order; None: torch's global RNG
         self.device = utils.check_device(device) if device is not None else images.device
         height, width = self.resize or images.shape[-2:]  # refused here, not by the allocator
         utils.check_batch_fits(min(self.batch_size, len(images)), height, width, self.device)

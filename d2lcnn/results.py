@@ -49,6 +49,7 @@ def save_result(name: str, history: History, *, directory="results",
         "cpu_model": cpu_model(),  # also for a GPU run: the host decides the data path
         "data_source": data,
         "data_split": history.settings.get("data_split"),
+        "run_seeds": {key: history.settings.get(key) for key in ("init_seed", "batch_order_seed")},
         "d2lcnn": __version__,
         "torch": torch.__version__,
         "history": history.to_dict(),
@@ -131,7 +132,8 @@ def seeds_report(name: str, directory="results") -> dict | None:
           f"seeds), min {min(tests):.3f}; {chosen}; {record.get('resolution')} px, "
           f"last maps {side[0]}x{side[1]}; {record['epochs']} epochs, "
           f"{record.get('precision')}; {record['cpu_model']} "
-          f"({', '.join(record.get('cpu_flags', []))}); {_split(record.get('data_split'))}")
+          f"({', '.join(record.get('cpu_flags', []))}); {_split(record.get('data_split'))}; "
+          f"d2lcnn {record.get('d2lcnn', '?')}, torch {record.get('torch', '?')}")
     return record
 
 

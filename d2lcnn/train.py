@@ -219,6 +219,7 @@ def _setup(net, train_iter, test_iter, num_epochs, lr, device, init, optimizer, 
     history.start(num_epochs=first + num_epochs, lr=lr, model=type(net).__name__,
                   recipe=recipe.to_dict() if recipe else None, precision=precision,
                   channels_last=channels_last, grad_clip=grad_clip,
+                  init_seed=torch.initial_seed(),  # the last torch.manual_seed before training
                   **{key: getattr(train_iter, attr, None) for key, attr in DATA_SETTINGS})
     return (train_iter, test_iter, device, history, optimizer, scheduler, training_step,
             evaluate, precision, channels_last, grad_clip, first)
@@ -226,7 +227,7 @@ def _setup(net, train_iter, test_iter, num_epochs, lr, device, init, optimizer, 
 
 DATA_SETTINGS = (("batch_size", "batch_size"), ("resize", "resize"),
                  ("train_examples", "num_examples"), ("data_source", "source"),
-                 ("data_split", "data_split"))
+                 ("data_split", "data_split"), ("batch_order_seed", "seed"))
 
 
 @contextlib.contextmanager

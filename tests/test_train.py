@@ -1,5 +1,6 @@
 """train_ch6: d2l's behaviour, its defects fixed, and clean ends to faulty runs."""
 
+import json
 import math
 import os
 import re
@@ -79,6 +80,18 @@ def test_history_records_each_epoch_and_settings():
     assert history.settings["num_epochs"] == 3 and history.settings["lr"] == 0.1
     assert all(v > 0 for v in history.examples_per_sec_e2e)
 
+
+
+def test_a_recorded_run_names_the_seeds_that_made_it(tmp_path):
+    torch.manual_seed(7)  # the initial weights
+    train_iter, test_iter = d2l.load_data_fashion_mnist(
+        16, subset=32, test_subset=16, seed=3, source="mini", verbose=False)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    history = run(net, train_iter, test_iter)
+    path = d2l.save_result("seeded", history, directory=tmp_path, force=True)
+    record = json.loads(path.read_text())
+    assert record["run_seeds"] == {"init_seed": 7, "batch_order_seed": 3}
+    assert record["cpu_model"] and record["d2lcnn"] == d2l.__version__ and record["data_split"]
 
 def test_loss_falls_on_a_learnable_problem():
     torch.manual_seed(0)
