@@ -75,13 +75,17 @@ LAST_LAYER_SCALE = 0.1  # first losses 2.30-2.38, not 2.5-6.3
 
 
 def initialise(net: nn.Module, init) -> nn.Module:
-    """``net.apply(init)``; after He init also the last layer's weights times 0.1.
+    """``net.apply(init)``; after He init the last layer's weights times 0.1, its biases 1.
 
     Fan-in He init keeps each layer's variance, so the logits start with the spread of
     the features and the first loss sits far above ln(classes) (VGG-11/4 at 64 px: 6.3,
     AlexNet 5.7, ResNet-20 4.8). A small last layer starts every net near ln 10 = 2.30
     (Karpathy 2019, "verify loss @ init"); the last Conv2d or Linear registered is the
-    classifier in every chapter net.
+    classifier in every chapter net. Its bias 1 changes nothing where the scores are its
+    output (softmax ignores a shift shared by all classes) and keeps NiN's class maps,
+    which pass a ReLU before pooling, alive: at 0 they sat at chance on 2 of 3 seeds
+    (AlexNet's paper gives ReLUs positive biases for the same reason: Krizhevsky et al.
+    2012, section 5).
 
     Example:
         >>> net = initialise(nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2)), kaiming_init)
@@ -94,6 +98,8 @@ def initialise(net: nn.Module, init) -> nn.Module:
         if layers:
             with torch.no_grad():
                 layers[-1].weight.mul_(LAST_LAYER_SCALE)
+                if layers[-1].bias is not None:
+                    layers[-1].bias.fill_(1.0)
     return net
 
 

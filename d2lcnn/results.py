@@ -120,7 +120,7 @@ def seeds_report(name: str, directory="results") -> dict | None:
         print(f"seed {run['seed']}: test acc {run['test_acc']:.3f}, val acc "
               f"{run['val_acc']:.3f}, {run['train_seconds']:.0f} s of training")
     tests = [run["test_acc"] for run in runs]
-    mean, half = mean_interval(tests) if len(tests) > 1 else (tests[0], float("inf"))
+    mean, half = mean_interval(tests)  # one seed: an infinite half width
     sweep = record.get("sweep") or {}
     chosen = (f"lr {record['lr']:g} chosen on {record.get('valid_images', 0):,} validation "
               f"images from {', '.join(f'{lr:g}' for lr in sweep['lrs'])}" if sweep else

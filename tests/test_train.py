@@ -407,3 +407,19 @@ def test_he_init_starts_the_chapter_nets_near_ln_10(name, size, kwargs):
     with torch.no_grad():  # train_ch6 does the same with the recipe's init
         assert abs(nn.functional.cross_entropy(net.eval()(X), y).item()
                    - math.log(10)) < 0.25
+
+
+def test_he_init_keeps_nins_class_maps_alive_through_its_last_relu():
+    from d2lcnn.recipe import initialise, kaiming_init
+
+    torch.manual_seed(0)
+    net = d2l.get_model("nin", dropout=0.0)
+    last = [m for m in net.modules() if isinstance(m, nn.Conv2d)][-1]  # 10 class maps
+    seen = {}
+    last.register_forward_hook(lambda module, inputs, output: seen.update(z=output))
+    initialise(net, kaiming_init).eval()(torch.rand(8, 1, 112, 112))
+    assert (seen["z"] > 0).float().mean() > 0.95  # at bias 0 about half are cut by the ReLU
+    with torch.no_grad():
+        last.bias.zero_()
+        net(torch.rand(8, 1, 112, 112))
+    assert 0.2 < (seen["z"] > 0).float().mean() < 0.8  # the bias is what keeps them alive
