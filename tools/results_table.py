@@ -1,5 +1,6 @@
 """Print the README's results tables: the chapters' recorded runs next to the book's
-numbers, and the league (one budget for all nets, mean +- standard error over seeds).
+numbers, and the league (one budget per tier, each net's lr chosen on validation, mean
+with its 95 % t interval over seeds, the paired tests between neighbours).
 
 Usage: python tools/results_table.py   (reads notebooks/results/*.json)
 """
@@ -78,8 +79,9 @@ def league_rows(budget: str = "cpu") -> None:
     if not path.exists():
         return
     rows = json.loads(path.read_text())
-    if not rows or "spec" not in rows[0]:
-        print(f"\n{path.name}: written by an older league; run benchmarks/league.py again")
+    if not rows or not all("tier" in r and r.get("selected_on") for r in rows):
+        print(f"\n{path.name}: written by an older league; move it to "
+              f"{path.stem}-old.json and run benchmarks/league.py again")
         return
     first = rows[0]
     print(f"\nLeague ({budget} budget; {_machine(first)}, "
