@@ -1,5 +1,6 @@
 """Print the README's results tables: the chapters' recorded runs next to the book's
-numbers, and the league (one budget for all nets, mean +- standard error over seeds).
+numbers, and the league (one budget per tier, each net's lr chosen on validation, mean
+with its 95 % t interval over seeds, the paired tests between neighbours).
 
 Usage: python tools/results_table.py   (reads notebooks/results/*.json)
 """
@@ -69,21 +70,45 @@ def _split(split) -> str:
 
 
 def league_rows(budget: str = "cpu") -> None:
+    """The league (benchmarks/league.py) per tier: mean test accuracy with its 95 % t
+    interval over seeds, the lowest seed, the lr chosen on validation, the costs; then
+    which gaps between neighbours in the ranking are beyond noise, and by which test."""
+    from benchmarks.league import TIERS, paired_gaps
+
     path = RESULTS / f"league-{budget}.json"
     if not path.exists():
         return
     rows = json.loads(path.read_text())
+    if not rows or not all("tier" in r and r.get("selected_on") for r in rows):
+        print(f"\n{path.name}: written by an older league; move it to "
+              f"{path.stem}-old.json and run benchmarks/league.py again")
+        return
     first = rows[0]
-    print(f"\nLeague ({budget} budget: {first['train_examples']:,} training images once at "
-          f"72 px, {first['test_examples']:,} test; {first['cpu_model']}, "
-          f"{first['threads']} thread(s), {_split(first['data_split'])}):\n")
-    print("| net | test acc (mean +- s.e.) | seeds | wall s per run | training GFLOPs "
-          "| parameters |")
-    print("|---|---|---|---|---|---|")
-    for row in league_table(rows):
-        print(f"| {row['net']} | {row['mean']:.3f} +- {row['se']:.3f} | {row['seeds']} "
-              f"| {row['wall_seconds']:.0f} | {row['training_flops'] / 1e9:,.0f} "
-              f"| {row['parameters']:,} |")
+    print(f"\nLeague ({budget} budget; {_machine(first)}, "
+          f"{first['threads']} thread(s) per run, {_split(first['data_split'])}; lr chosen "
+          f"on {first['valid_images']:,} validation images, test set read once per run):")
+    table = league_table(rows)
+    for tier in dict.fromkeys(t["tier"] for t in table):
+        spec = next(r["spec"] for r in rows if r["tier"] == tier)
+        print(f"\nTier {tier}: {TIERS[tier]} px, {spec['images']:,} training images x "
+              f"{spec['passes']}, batch {spec['batch_size']}, "
+              f"{spec['images'] * spec['passes'] // spec['batch_size']} steps\n")
+        print("| net | BN | test acc: mean ± 95 % t (min) | seeds | lr | parameters "
+              "| MFLOPs per training image | train s (median) | latency ms, batch 1 / 64 |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for t in sorted((t for t in table if t["tier"] == tier), key=lambda t: -t["mean"]):
+            latency = (f"{t['latency_ms_1']:.2f} ({t['latency_format_1']}) / "
+                       f"{t['latency_ms_64']:.1f} ({t['latency_format_64']})"
+                       if t["latency_ms_1"] is not None else "-")
+            print(f"| {t['net']} | {'yes' if t['bn'] else 'no'} | {t['mean']:.3f} ± "
+                  f"{t['half_width']:.3f} ({t['min']:.3f}) | {t['seeds']} | {t['lr']:g} "
+                  f"| {t['parameters']:,} | {t['flops_per_example'] / 1e6:,.1f} "
+                  f"| {t['train_seconds']:.0f} | {latency} |")
+        for gap in paired_gaps(rows, tier):
+            verdict = "beyond noise" if gap["beyond_noise"] else "within noise"
+            print(f"\n- {gap['better']} over {gap['worse']}: {verdict} "
+                  f"({gap['difference']:+.3f} ± {gap['half_width']:.3f}; McNemar beyond "
+                  f"noise on {gap['mcnemar_beyond']} of {gap['seeds']} seeds; {gap['test']})")
 
 
 if __name__ == "__main__":
