@@ -109,3 +109,25 @@ def test_the_recipe_runner_records_each_seed_and_the_chapter_keeps_them(tmp_path
     assert kept["seeds"] == result["seeds"]  # not replaced by one run
     assert kept["chapter_run"]["history"]["test_acc"] == [0.79]
     assert d2l.load_results(tmp_path)["lenet_bn"]["chapter_run"]["history"].test_acc == [0.79]
+
+
+def test_seed_curves_draw_every_seed_of_a_record_against_training_minutes(tmp_path, capsys):
+    import json
+
+    curves = load("seed_curves")
+    seeds = [{"seed": s, "val_acc_per_epoch": [0.7 + s / 100, 0.9], "epoch_end_seconds": [30, 90]}
+             for s in (0, 1)]
+    (tmp_path / "lenet.json").write_text(json.dumps({"seeds": seeds, "epochs": 2}))
+    (tmp_path / "nin.json").write_text(json.dumps({"name": "nin", "history": {}}))  # one run
+    records = curves.load_records(["nin", "lenet", "vgg11"], tmp_path)
+    assert list(records) == ["lenet"]  # only seeds records, in the order asked
+    fig = curves.plot_seed_curves(records, {"lenet": 0.78})
+    seed_lines, target = fig.axes[0].lines[:2], fig.axes[0].lines[2]
+    assert [line.get_xydata().tolist() for line in seed_lines] == [
+        [[0.5, 0.7], [1.5, 0.9]], [[0.5, 0.71], [1.5, 0.9]]]
+    assert list(target.get_ydata()) == [0.78, 0.78]
+    with pytest.raises(ValueError, match="no seeds records"):
+        curves.plot_seed_curves({})
+    assert curves.main(["no_such_net", "--out", str(tmp_path / "none.png")]) == 2
+    assert "no seeds record among no_such_net" in capsys.readouterr().err
+    assert not (tmp_path / "none.png").exists()
