@@ -104,12 +104,14 @@ def league_rows(budget: str = "cpu") -> None:
                   f"{t['half_width']:.3f} ({t['min']:.3f}) | {t['seeds']} | {t['lr']:g} "
                   f"| {t['parameters']:,} | {t['flops_per_example'] / 1e6:,.1f} "
                   f"| {t['train_seconds']:.0f} | {latency} |")
-        for gap in paired_gaps(rows, tier):
+        gaps = paired_gaps(rows, tier)
+        if gaps:
+            print(f"\nNeighbours in the ranking ({gaps[0]['test']}):\n")
+        for gap in gaps:
             verdict = "beyond noise" if gap["beyond_noise"] else "within noise"
-            print(f"\n- {gap['better']} over {gap['worse']}: {verdict} "
-                  f"({gap['difference']:+.3f} ± {gap['half_width']:.3f}; McNemar beyond "
-                  f"noise on {gap['mcnemar_beyond']} of {gap['seeds']} seeds; {gap['test']})")
-
+            print(f"- {gap['better']} over {gap['worse']}: {verdict} "
+                  f"({gap['difference']:+.3f} ± {gap['half_width']:.3f}; McNemar p < 0.05 "
+                  f"on {gap['mcnemar_beyond']} of {gap['seeds']} seeds)")
 
 if __name__ == "__main__":
     chapter_rows()
