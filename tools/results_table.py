@@ -113,6 +113,7 @@ def league_rows(budget: str = "cpu") -> None:
                   f"({gap['difference']:+.3f} ± {gap['half_width']:.3f}; McNemar p < 0.05 "
                   f"on {gap['mcnemar_beyond']} of {gap['seeds']} seeds)")
 
+
 if __name__ == "__main__":
     chapter_rows()
     league_rows()
